@@ -1,0 +1,9 @@
+-- Foundation: installation metadata (key/value), written at first start.
+-- Conventions shared by both backends: ids are TEXT (UUID v7 or prefixed), money is
+-- INTEGER micro-USD, times are UTC (TEXT RFC 3339 here, TIMESTAMPTZ on PostgreSQL),
+-- no BLOB columns (binary data is base64 TEXT) so backups are portable JSON.
+CREATE TABLE app_meta (
+    key        TEXT PRIMARY KEY NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -1,0 +1,202 @@
+//! `AppState` (built once), serving and graceful shutdown.
+//!
+//! Startup order: the pool is opened, the listener is bound and serves at once with
+//! `/ready` answering 503 (`starting`) while migrations run; then the state turns ready
+//! and the background workers start. On SIGTERM/SIGINT `/ready` turns 503 (`draining`)
+//! at once, after the drain delay the listener stops accepting, in-flight requests and
+//! workers finish within the shutdown timeout, and the pool is closed.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::secret::MasterKey;
+use crate::settings::Settings;
+use crate::store::{meta, Store};
+use crate::{http, telemetry, workers};
+
+/// Where the server is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Starting,
+    Ready,
+    Draining,
+}
+
+/// Shared application state, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+/// The contents of [`AppState`].
+pub struct AppInner {
+    pub settings: Settings,
+    pub store: Store,
+    pub master_key: MasterKey,
+    pub metrics: PrometheusHandle,
+    /// Cancelled when the process starts shutting down; every background task watches it.
+    pub shutdown: CancellationToken,
+    pub started_at: Instant,
+    phase: AtomicU8,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state in the `Starting` phase.
+    pub fn new(settings: Settings, store: Store, master_key: MasterKey) -> Self {
+        Self(Arc::new(AppInner {
+            settings,
+            store,
+            master_key,
+            metrics: telemetry::metrics_handle(),
+            shutdown: CancellationToken::new(),
+            started_at: Instant::now(),
+            phase: AtomicU8::new(0),
+        }))
+    }
+
+    /// Current phase.
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::Draining,
+        }
+    }
+
+    /// Moves to `phase`; draining is final.
+    pub fn set_phase(&self, phase: Phase) {
+        let value = match phase {
+            Phase::Starting => 0,
+            Phase::Ready => 1,
+            Phase::Draining => 2,
+        };
+        self.phase.fetch_max(value, Ordering::SeqCst);
+    }
+}
+
+/// Opens the database and serves until SIGTERM or SIGINT.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let (master_key, generated) = settings.master_key.load().context("loading the master key")?;
+    if generated {
+        tracing::warn!(
+            path = %settings.data_dir.join(crate::settings::MASTER_KEY_FILE).display(),
+            fingerprint = %master_key.fingerprint(),
+            "generated a development master key (mode 0600); back it up: encrypted settings need it"
+        );
+    }
+    tracing::info!(database = ?settings.database.target, "opening database");
+    let store = Store::connect(&settings.database).await.context("opening the database")?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let state = AppState::new(settings, store, master_key);
+    serve(listener, state, shutdown_signal()).await
+}
+
+/// Serves `state` on `listener` until `signal` resolves, then shuts down gracefully.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let router = http::router(state.clone());
+    let startup = tokio::spawn(start(state.clone()));
+    let drain = tokio::spawn(drain_on(signal, state.clone()));
+    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), backend = state.store.kind().as_str(), "listening");
+    let token = state.shutdown.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(token.clone().cancelled_owned());
+    let timeout = state.settings.shutdown_timeout;
+    let deadline = async {
+        token.cancelled().await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        result = server => result.context("serving http")?,
+        () = deadline => tracing::warn!(?timeout, "in-flight requests did not finish in time; closing them"),
+    }
+    drain.abort();
+    let workers = match startup.await {
+        Ok(Ok(workers)) => workers,
+        Ok(Err(e)) => {
+            state.store.close().await;
+            return Err(e);
+        }
+        Err(e) => anyhow::bail!("startup task failed: {e}"),
+    };
+    workers.shutdown(timeout).await;
+    state.store.close().await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// Migrates, records the installation, then marks the state ready and starts the workers.
+/// A failure cancels the server so the process exits with the error.
+async fn start(state: AppState) -> anyhow::Result<workers::Workers> {
+    let result = async {
+        state.store.migrate().await.context("applying migrations")?;
+        let installation = uuid::Uuid::now_v7().to_string();
+        let installation = state.store.meta_get_or_insert(meta::INSTALLATION_ID, &installation).await?;
+        tracing::info!(installation, "database ready");
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = format!("{e:#}"), "startup failed");
+        state.shutdown.cancel();
+        return Err(e);
+    }
+    let workers = workers::Workers::spawn(&state);
+    state.set_phase(Phase::Ready);
+    tracing::info!(elapsed_ms = state.started_at.elapsed().as_millis() as u64, "ready");
+    Ok(workers)
+}
+
+/// Waits for `signal`, turns readiness off, waits the drain delay, then cancels everything.
+async fn drain_on(signal: impl Future<Output = ()>, state: AppState) {
+    tokio::select! {
+        () = signal => {}
+        () = state.shutdown.cancelled() => return,
+    }
+    state.set_phase(Phase::Draining);
+    tracing::info!(drain_delay = ?state.settings.drain_delay, "shutdown requested; draining");
+    tokio::time::sleep(state.settings.drain_delay).await;
+    state.shutdown.cancel();
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,192 @@
+//! Command line: subcommands and the settings flags shared by all of them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{RawSettings, Settings, SettingsError};
+use crate::store::Store;
+
+/// Default config file looked up in the working directory.
+const DEFAULT_CONFIG_FILE: &str = "gpubroker.toml";
+
+/// GPUBROKER: the GPU marketplace broker.
+#[derive(Debug, Parser)]
+#[command(name = "gpubroker", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API, web UI and background workers.
+    Serve,
+    /// Apply the embedded database migrations and exit.
+    Migrate,
+    /// Write a consistent, portable backup of the database to FILE.
+    Backup {
+        file: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a backup written by `gpubroker backup` (either backend) into the database.
+    Restore {
+        file: PathBuf,
+        /// Replace the contents of a database that is not empty.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Bootstrap settings as flags; each also reads its environment variable.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Settings file (TOML); default ./gpubroker.toml when present.
+    #[arg(long, env = "GPUBROKER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:10355].
+    #[arg(long, env = "GPUBROKER_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// Directory for the SQLite file and the development master key [default: ./gpubroker-data].
+    #[arg(long, env = "GPUBROKER_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of the embedded SQLite.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Maximum pooled database connections [default: 50].
+    #[arg(long, env = "DB_POOL_MAX", global = true)]
+    pub db_pool_max: Option<u32>,
+    /// Close pooled connections idle this long [default: 10m].
+    #[arg(long, env = "DB_POOL_IDLE_TIMEOUT", global = true)]
+    pub db_pool_idle_timeout: Option<String>,
+    /// Give up acquiring a connection after this long [default: 30s].
+    #[arg(long, env = "DB_POOL_CONNECTION_TIMEOUT", global = true)]
+    pub db_pool_connection_timeout: Option<String>,
+    /// development or production [default: development].
+    #[arg(long = "env", env = "GPUBROKER_ENV", global = true)]
+    pub environment: Option<String>,
+    /// Master key, base64 of 32 bytes (prefer the environment variable or a file).
+    #[arg(long, env = "GPUBROKER_MASTER_KEY", global = true, hide = true, hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// File holding the base64 master key (mode 0600).
+    #[arg(long, env = "GPUBROKER_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// Public https address of this service (required in production).
+    #[arg(long, env = "GPUBROKER_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Debug options (refused in production).
+    #[arg(long, env = "GPUBROKER_DEBUG", global = true, value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub debug: Option<bool>,
+    /// Log filter, e.g. info or gpubroker=debug,info [default: info].
+    #[arg(long, env = "LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+    /// json or text [default: text in development, json in production].
+    #[arg(long, env = "LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// How long /ready answers 503 before the listener closes on shutdown [default: 0s].
+    #[arg(long, env = "GPUBROKER_DRAIN_DELAY", global = true)]
+    pub drain_delay: Option<String>,
+    /// Limit for in-flight requests and workers to finish on shutdown [default: 20s].
+    #[arg(long, env = "GPUBROKER_SHUTDOWN_TIMEOUT", global = true)]
+    pub shutdown_timeout: Option<String>,
+}
+
+impl SettingsArgs {
+    /// Merges flags/env over the optional config file and validates the result.
+    pub fn resolve(self) -> Result<Settings, SettingsError> {
+        let file_layer = match &self.config {
+            Some(path) => RawSettings::from_toml_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                RawSettings::from_toml_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => RawSettings::default(),
+        };
+        let flags = RawSettings {
+            listen: self.listen,
+            data_dir: self.data_dir,
+            database_url: self.database_url,
+            db_pool_max: self.db_pool_max,
+            db_pool_idle_timeout: self.db_pool_idle_timeout,
+            db_pool_connection_timeout: self.db_pool_connection_timeout,
+            env: self.environment,
+            master_key: self.master_key,
+            master_key_file: self.master_key_file,
+            public_url: self.public_url,
+            debug: self.debug,
+            log_level: self.log_level,
+            log_format: self.log_format,
+            drain_delay: self.drain_delay,
+            shutdown_timeout: self.shutdown_timeout,
+        };
+        flags.layer_over(file_layer).validate()
+    }
+}
+
+/// Runs the parsed command line; the process exit code is returned.
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = match cli.settings.resolve() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("gpubroker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init_tracing(&settings.log_level, settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gpubroker: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command, settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "command failed");
+            eprintln!("gpubroker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => crate::app::run(settings).await,
+        Command::Migrate => {
+            let store = open(&settings).await?;
+            store.migrate().await.context("applying migrations")?;
+            let version = store.applied_migration().await?;
+            say(&format!("database migrated to version {version}"));
+            store.close().await;
+            Ok(())
+        }
+        Command::Backup { file, force } => crate::ops::backup(&open(&settings).await?, &file, force).await,
+        Command::Restore { file, force } => {
+            let store = open(&settings).await?;
+            store.migrate().await.context("applying migrations")?;
+            crate::ops::restore(&store, &file, force).await
+        }
+    }
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<Store> {
+    Store::connect(&settings.database)
+        .await
+        .with_context(|| format!("opening the database {:?}", settings.database.target))
+}
+
+/// Prints one line of command output to stdout.
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}

@@ -1,0 +1,86 @@
+//! HTTP surface: router assembly, shared layers and the OpenAPI document.
+//!
+//! Handlers live in one module per resource, each exposing `router()` as a utoipa
+//! `OpenApiRouter` so the OpenAPI document is generated from the handlers themselves.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method, Uri};
+use axum::{Extension, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub mod meta;
+pub mod middleware;
+pub mod ops;
+
+/// Largest accepted request body (JSON bodies included): 1 MiB.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// Top-level OpenAPI metadata; paths come from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "GPUBROKER API",
+        description = "GPU marketplace broker: a live normalised catalog of GPU offers, ranking, workload recommendations, pods, wallet and administration.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "meta", description = "API index and documentation")
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
+)]
+struct ApiDoc;
+
+/// Every documented route, with its OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops::router())
+        .merge(meta::router())
+}
+
+/// The OpenAPI document of this build.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_routes().split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The complete application router with every layer applied.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api_routes().split_for_parts();
+    with_layers(routes, state)
+}
+
+/// Applies the shared layers to `routes` (also used by tests that add routes of their own).
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let spec = serde_json::to_string(&openapi()).unwrap_or_else(|_| "{}".into());
+    routes
+        .route("/health", axum::routing::get(ops::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(meta::OpenApiJson(Arc::from(spec))))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

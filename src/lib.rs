@@ -1,0 +1,13 @@
+//! GPUBROKER: a GPU marketplace broker (live catalog, ranking, workload assistant, pods,
+//! wallet) as a library with a thin binary in `main.rs`.
+
+pub mod app;
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod ops;
+pub mod secret;
+pub mod settings;
+pub mod store;
+pub mod telemetry;
+pub mod workers;

@@ -1,0 +1,459 @@
+//! Bootstrap settings: flags > environment > optional `gpubroker.toml`, validated once.
+//!
+//! Everything the process needs before it can reach its database lives here. Runtime
+//! configuration (provider keys, payment keys, plans) lives in the database config store.
+//! [`RawSettings`] holds one layer with every field optional; [`RawSettings::layer_over`]
+//! merges layers and [`RawSettings::validate`] turns the merged layer into [`Settings`]
+//! or one [`SettingsError`] naming every problem found.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::secret::{MasterKey, MasterKeyError};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10355";
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "gpubroker-data";
+/// File name of the generated development master key inside the data dir.
+pub const MASTER_KEY_FILE: &str = "master.key";
+/// File name of the embedded SQLite database inside the data dir.
+pub const SQLITE_FILE: &str = "gpubroker.db";
+
+/// One settings layer; every field optional so layers can be merged.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub db_pool_max: Option<u32>,
+    pub db_pool_idle_timeout: Option<String>,
+    pub db_pool_connection_timeout: Option<String>,
+    pub env: Option<String>,
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub debug: Option<bool>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+    pub drain_delay: Option<String>,
+    pub shutdown_timeout: Option<String>,
+}
+
+impl fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawSettings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("env", &self.env)
+            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field("public_url", &self.public_url)
+            .field("debug", &self.debug)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Deployment environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the database lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// Embedded SQLite file.
+    Sqlite(PathBuf),
+    /// PostgreSQL connection URL (may carry a password: never log it unredacted).
+    Postgres(String),
+}
+
+impl fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Self::Postgres(url) => write!(f, "{}", redact_url(url)),
+        }
+    }
+}
+
+/// Database connection and pool settings.
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    pub target: DatabaseTarget,
+    pub pool_max: u32,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Where the master key came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// `GPUBROKER_MASTER_KEY` (inline, base64).
+    Inline(MasterKey),
+    /// `GPUBROKER_MASTER_KEY_FILE`.
+    File(PathBuf),
+    /// Development only: generated on first start into the data dir.
+    Generated(PathBuf),
+}
+
+/// Validated bootstrap settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub environment: Environment,
+    pub master_key: MasterKeySource,
+    pub public_url: Option<Url>,
+    pub debug: bool,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// How long `/ready` answers 503 before the listener closes on shutdown.
+    pub drain_delay: Duration,
+    /// Upper bound for in-flight requests and background tasks to finish on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+/// Every problem found while validating settings, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings:\n  - {}", problems.join("\n  - "))]
+pub struct SettingsError {
+    pub problems: Vec<String>,
+}
+
+impl RawSettings {
+    /// Fills every unset field of `self` from `lower` (self has priority).
+    #[must_use]
+    pub fn layer_over(self, lower: RawSettings) -> RawSettings {
+        RawSettings {
+            listen: self.listen.or(lower.listen),
+            data_dir: self.data_dir.or(lower.data_dir),
+            database_url: self.database_url.or(lower.database_url),
+            db_pool_max: self.db_pool_max.or(lower.db_pool_max),
+            db_pool_idle_timeout: self.db_pool_idle_timeout.or(lower.db_pool_idle_timeout),
+            db_pool_connection_timeout: self
+                .db_pool_connection_timeout
+                .or(lower.db_pool_connection_timeout),
+            env: self.env.or(lower.env),
+            master_key: self.master_key.or(lower.master_key),
+            master_key_file: self.master_key_file.or(lower.master_key_file),
+            public_url: self.public_url.or(lower.public_url),
+            debug: self.debug.or(lower.debug),
+            log_level: self.log_level.or(lower.log_level),
+            log_format: self.log_format.or(lower.log_format),
+            drain_delay: self.drain_delay.or(lower.drain_delay),
+            shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+        }
+    }
+
+    /// Reads a `gpubroker.toml` layer.
+    pub fn from_toml_file(path: &Path) -> Result<RawSettings, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SettingsError {
+            problems: vec![format!("cannot read config file {}: {e}", path.display())],
+        })?;
+        toml::from_str(&text).map_err(|e| SettingsError {
+            problems: vec![format!("config file {}: {}", path.display(), e.message())],
+        })
+    }
+
+    /// Validates the merged layer; in production refuses missing or unsafe values.
+    pub fn validate(self) -> Result<Settings, SettingsError> {
+        let mut problems = Vec::new();
+        let environment = match self.env.as_deref().unwrap_or("development") {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            other => {
+                problems.push(format!(
+                    "GPUBROKER_ENV must be development or production, not {other:?}"
+                ));
+                Environment::Development
+            }
+        };
+        let listen = parse_or(&mut problems, "GPUBROKER_LISTEN", self.listen.as_deref(), DEFAULT_LISTEN);
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database = DatabaseSettings {
+            target: database_target(&mut problems, self.database_url.as_deref(), &data_dir),
+            pool_max: match self.db_pool_max {
+                Some(0) => {
+                    problems.push("DB_POOL_MAX must be at least 1".into());
+                    1
+                }
+                other => other.unwrap_or(50),
+            },
+            idle_timeout: duration_or(&mut problems, "DB_POOL_IDLE_TIMEOUT", self.db_pool_idle_timeout.as_deref(), 600),
+            connect_timeout: duration_or(&mut problems, "DB_POOL_CONNECTION_TIMEOUT", self.db_pool_connection_timeout.as_deref(), 30),
+        };
+        let master_key = master_key_source(&mut problems, self.master_key.as_deref(), self.master_key_file, &data_dir, environment);
+        let public_url = self.public_url.as_deref().and_then(|raw| match Url::parse(raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+            Ok(_) => {
+                problems.push(format!("GPUBROKER_PUBLIC_URL must be http(s), not {raw:?}"));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("GPUBROKER_PUBLIC_URL is not a URL: {e}"));
+                None
+            }
+        });
+        let log_level = self.log_level.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            problems.push(format!("LOG_LEVEL {log_level:?} is not a valid level or filter"));
+        }
+        let log_format = match self.log_format.as_deref() {
+            None => match environment {
+                Environment::Development => LogFormat::Text,
+                Environment::Production => LogFormat::Json,
+            },
+            Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                problems.push(format!("LOG_FORMAT must be json or text, not {other:?}"));
+                LogFormat::Text
+            }
+        };
+        let drain_delay = duration_or(&mut problems, "GPUBROKER_DRAIN_DELAY", self.drain_delay.as_deref(), 0);
+        let shutdown_timeout = duration_or(&mut problems, "GPUBROKER_SHUTDOWN_TIMEOUT", self.shutdown_timeout.as_deref(), 20);
+        if drain_delay + shutdown_timeout > Duration::from_secs(25) {
+            problems.push("GPUBROKER_DRAIN_DELAY + GPUBROKER_SHUTDOWN_TIMEOUT must not exceed 25s".into());
+        }
+        let settings = Settings {
+            listen,
+            data_dir,
+            database,
+            environment,
+            master_key,
+            public_url,
+            debug: self.debug.unwrap_or(false),
+            log_level,
+            log_format,
+            drain_delay,
+            shutdown_timeout,
+        };
+        if environment == Environment::Production {
+            problems.extend(settings.production_problems());
+        }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(SettingsError { problems })
+        }
+    }
+}
+
+impl Settings {
+    /// Problems that make these settings unsafe for production.
+    fn production_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if matches!(self.master_key, MasterKeySource::Generated(_)) {
+            problems.push("production needs a master key: set GPUBROKER_MASTER_KEY or GPUBROKER_MASTER_KEY_FILE".into());
+        }
+        match &self.public_url {
+            None => problems.push("production needs GPUBROKER_PUBLIC_URL (the https address users reach)".into()),
+            Some(url) if url.scheme() != "https" => {
+                problems.push(format!("GPUBROKER_PUBLIC_URL must use https in production, not {url}"));
+            }
+            Some(_) => {}
+        }
+        if self.debug {
+            problems.push("GPUBROKER_DEBUG must be off in production".into());
+        }
+        if let DatabaseTarget::Postgres(url) = &self.database.target {
+            if let Some(problem) = postgres_tls_problem(url) {
+                problems.push(problem);
+            }
+        }
+        problems
+    }
+
+    /// Settings for a test or a tool: development, given data dir and database.
+    pub fn for_data_dir(data_dir: &Path, database_url: Option<String>) -> Result<Settings, SettingsError> {
+        RawSettings {
+            data_dir: Some(data_dir.to_path_buf()),
+            database_url,
+            ..RawSettings::default()
+        }
+        .validate()
+    }
+}
+
+fn parse_or<T: FromStr>(problems: &mut Vec<String>, name: &str, raw: Option<&str>, default: &str) -> T
+where
+    T::Err: fmt::Display,
+{
+    let raw = raw.unwrap_or(default);
+    raw.parse().unwrap_or_else(|e| {
+        problems.push(format!("{name} {raw:?} is invalid: {e}"));
+        default.parse().unwrap_or_else(|_| unreachable!("default {default} parses"))
+    })
+}
+
+fn duration_or(problems: &mut Vec<String>, name: &str, raw: Option<&str>, default_secs: u64) -> Duration {
+    match raw.map(parse_duration) {
+        None => Duration::from_secs(default_secs),
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            problems.push(format!("{name}: {e}"));
+            Duration::from_secs(default_secs)
+        }
+    }
+}
+
+/// Parses `250ms`, `30s`, `10m`, `2h` or a plain number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration (examples: 30s, 10m, 250ms)"))?;
+    let secs = |mult: u64| {
+        n.checked_mul(mult)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{raw:?} is too large"))
+    };
+    match unit.trim() {
+        "" | "s" => secs(1),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" | "min" => secs(60),
+        "h" => secs(3600),
+        other => Err(format!("unknown duration unit {other:?} in {raw:?} (use ms, s, m or h)")),
+    }
+}
+
+fn database_target(problems: &mut Vec<String>, url: Option<&str>, data_dir: &Path) -> DatabaseTarget {
+    let default = DatabaseTarget::Sqlite(data_dir.join(SQLITE_FILE));
+    let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
+        return default;
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if let Err(e) = Url::parse(url) {
+            problems.push(format!("DATABASE_URL is not a valid URL: {e}"));
+        } else if let Some(problem) = sslmode_problem(url) {
+            problems.push(problem);
+        }
+        DatabaseTarget::Postgres(url.to_string())
+    } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        DatabaseTarget::Sqlite(PathBuf::from(path.split('?').next().unwrap_or(path)))
+    } else {
+        problems.push(format!(
+            "DATABASE_URL must start with postgres://, postgresql:// or sqlite:, got {}",
+            redact_url(url)
+        ));
+        default
+    }
+}
+
+const SSLMODES: [&str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+fn sslmode(url: &str) -> Option<String> {
+    let parsed = Url::parse(url).ok()?;
+    let mode = parsed.query_pairs().find(|(k, _)| k == "sslmode").map(|(_, v)| v.into_owned());
+    mode
+}
+
+fn sslmode_problem(url: &str) -> Option<String> {
+    let mode = sslmode(url)?;
+    (!SSLMODES.contains(&mode.as_str()))
+        .then(|| format!("DATABASE_URL sslmode must be one of {}, not {mode:?}", SSLMODES.join(", ")))
+}
+
+/// In production a non-local PostgreSQL must be reached over verified TLS.
+fn postgres_tls_problem(url: &str) -> Option<String> {
+    let parsed = Url::parse(url).ok()?;
+    let local = match parsed.host() {
+        None => true,
+        // A single-label name (`postgres`) only resolves inside a private network such as a
+        // compose or pod network, so it counts as local.
+        Some(url::Host::Domain(d)) => d == "localhost" || !d.contains('.'),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    };
+    let mode = sslmode(url).unwrap_or_else(|| "prefer".into());
+    (!local && !matches!(mode.as_str(), "require" | "verify-ca" | "verify-full")).then(|| {
+        format!("DATABASE_URL points at a remote host with sslmode={mode}: use sslmode=verify-full (or require) in production")
+    })
+}
+
+fn master_key_source(
+    problems: &mut Vec<String>,
+    inline: Option<&str>,
+    file: Option<PathBuf>,
+    data_dir: &Path,
+    environment: Environment,
+) -> MasterKeySource {
+    match (inline.filter(|s| !s.is_empty()), file) {
+        (Some(_), Some(_)) => {
+            problems.push("set only one of GPUBROKER_MASTER_KEY and GPUBROKER_MASTER_KEY_FILE".into());
+            MasterKeySource::Generated(data_dir.join(MASTER_KEY_FILE))
+        }
+        (Some(raw), None) => match MasterKey::from_base64(raw) {
+            Ok(key) => MasterKeySource::Inline(key),
+            Err(e) => {
+                problems.push(format!("GPUBROKER_MASTER_KEY: {e}"));
+                MasterKeySource::Generated(data_dir.join(MASTER_KEY_FILE))
+            }
+        },
+        (None, Some(path)) => {
+            if let Err(e) = MasterKey::read_file(&path, environment == Environment::Production) {
+                problems.push(format!("GPUBROKER_MASTER_KEY_FILE {}: {e}", path.display()));
+            }
+            MasterKeySource::File(path)
+        }
+        (None, None) => MasterKeySource::Generated(data_dir.join(MASTER_KEY_FILE)),
+    }
+}
+
+impl MasterKeySource {
+    /// Loads the key; in development a missing generated key is created (mode 0600).
+    /// Returns the key and whether it was generated now.
+    pub fn load(&self) -> Result<(MasterKey, bool), MasterKeyError> {
+        match self {
+            Self::Inline(key) => Ok((key.clone(), false)),
+            Self::File(path) => MasterKey::read_file(path, false).map(|k| (k, false)),
+            Self::Generated(path) => MasterKey::load_or_generate(path),
+        }
+    }
+}
+
+/// Replaces the password of a URL with `***` for logs and messages.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = matches!(k.as_ref(), "password" | "sslpassword");
+                    (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+                })
+                .collect();
+            if !pairs.is_empty() {
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
