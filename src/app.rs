@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::secret::MasterKey;
 use crate::settings::Settings;
-use crate::store::{meta, Store};
+use crate::store::Store;
 use crate::{http, telemetry, workers};
 
 /// Where the server is in its life.
@@ -89,7 +89,12 @@ impl AppState {
 
 /// Opens the database and serves until SIGTERM or SIGINT.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let (master_key, generated) = settings.master_key.load().context("loading the master key")?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+    let (master_key, generated) = settings
+        .master_key
+        .load()
+        .context("loading the master key")?;
     if generated {
         tracing::warn!(
             path = %settings.data_dir.join(crate::settings::MASTER_KEY_FILE).display(),
@@ -98,7 +103,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     tracing::info!(database = ?settings.database.target, "opening database");
-    let store = Store::connect(&settings.database).await.context("opening the database")?;
+    let store = Store::connect(&settings.database)
+        .await
+        .context("opening the database")?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -112,13 +119,25 @@ pub async fn serve(
     state: AppState,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let addr = listener.local_addr()?;
     let router = http::router(state.clone());
+    serve_with(listener, state, router, signal).await
+}
+
+/// [`serve`] with a given router (tests add routes of their own through
+/// [`http::with_layers`]).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    router: axum::Router,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
     let startup = tokio::spawn(start(state.clone()));
     let drain = tokio::spawn(drain_on(signal, state.clone()));
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), backend = state.store.kind().as_str(), "listening");
     let token = state.shutdown.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(token.clone().cancelled_owned());
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(token.clone().cancelled_owned());
     let timeout = state.settings.shutdown_timeout;
     let deadline = async {
         token.cancelled().await;
@@ -148,8 +167,7 @@ pub async fn serve(
 async fn start(state: AppState) -> anyhow::Result<workers::Workers> {
     let result = async {
         state.store.migrate().await.context("applying migrations")?;
-        let installation = uuid::Uuid::now_v7().to_string();
-        let installation = state.store.meta_get_or_insert(meta::INSTALLATION_ID, &installation).await?;
+        let installation = state.store.ensure_installation_id().await?;
         tracing::info!(installation, "database ready");
         anyhow::Ok(())
     }
@@ -161,7 +179,10 @@ async fn start(state: AppState) -> anyhow::Result<workers::Workers> {
     }
     let workers = workers::Workers::spawn(&state);
     state.set_phase(Phase::Ready);
-    tracing::info!(elapsed_ms = state.started_at.elapsed().as_millis() as u64, "ready");
+    tracing::info!(
+        elapsed_ms = state.started_at.elapsed().as_millis() as u64,
+        "ready"
+    );
     Ok(workers)
 }
 

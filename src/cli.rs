@@ -75,7 +75,13 @@ pub struct SettingsArgs {
     #[arg(long = "env", env = "GPUBROKER_ENV", global = true)]
     pub environment: Option<String>,
     /// Master key, base64 of 32 bytes (prefer the environment variable or a file).
-    #[arg(long, env = "GPUBROKER_MASTER_KEY", global = true, hide = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GPUBROKER_MASTER_KEY",
+        global = true,
+        hide = true,
+        hide_env_values = true
+    )]
     pub master_key: Option<String>,
     /// File holding the base64 master key (mode 0600).
     #[arg(long, env = "GPUBROKER_MASTER_KEY_FILE", global = true)]
@@ -141,7 +147,10 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     crate::telemetry::init_tracing(&settings.log_level, settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gpubroker: cannot start the async runtime: {e}");
@@ -165,12 +174,15 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = open(&settings).await?;
             store.migrate().await.context("applying migrations")?;
+            store.ensure_installation_id().await?;
             let version = store.applied_migration().await?;
             say(&format!("database migrated to version {version}"));
             store.close().await;
             Ok(())
         }
-        Command::Backup { file, force } => crate::ops::backup(&open(&settings).await?, &file, force).await,
+        Command::Backup { file, force } => {
+            crate::ops::backup(&open(&settings).await?, &file, force).await
+        }
         Command::Restore { file, force } => {
             let store = open(&settings).await?;
             store.migrate().await.context("applying migrations")?;

@@ -13,10 +13,15 @@ use crate::store::Store;
 /// Writes a backup to `path` atomically (a temporary file renamed when complete).
 pub async fn backup(store: &Store, path: &Path, force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
-        bail!("{} already exists; pass --force to overwrite it", path.display());
+        bail!(
+            "{} already exists; pass --force to overwrite it",
+            path.display()
+        );
     }
     if store.applied_migration().await? == 0 {
-        bail!("the database has no gpubroker schema yet (run `gpubroker migrate` or `serve` first)");
+        bail!(
+            "the database has no gpubroker schema yet (run `gpubroker migrate` or `serve` first)"
+        );
     }
     let partial = path.with_extension("partial");
     let file = File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
@@ -31,8 +36,13 @@ pub async fn backup(store: &Store, path: &Path, force: bool) -> anyhow::Result<(
     };
     let file = out.into_inner().context("flushing the backup")?;
     file.sync_all().context("syncing the backup")?;
-    std::fs::rename(&partial, path).with_context(|| format!("moving the backup to {}", path.display()))?;
-    say(&format!("backup written to {} ({})", path.display(), summary(&counts)));
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("moving the backup to {}", path.display()))?;
+    say(&format!(
+        "backup written to {} ({})",
+        path.display(),
+        summary(&counts)
+    ));
     Ok(())
 }
 
@@ -43,7 +53,11 @@ pub async fn restore(store: &Store, path: &Path, force: bool) -> anyhow::Result<
         .restore_from(BufReader::new(file), force)
         .await
         .with_context(|| format!("restoring {}", path.display()))?;
-    say(&format!("restored {} ({})", path.display(), summary(&counts)));
+    say(&format!(
+        "restored {} ({})",
+        path.display(),
+        summary(&counts)
+    ));
     Ok(())
 }
 

@@ -48,8 +48,11 @@ impl MasterKey {
 
     /// Parses base64 (standard alphabet, surrounding whitespace ignored).
     pub fn from_base64(raw: &str) -> Result<Self, MasterKeyError> {
-        let bytes = STANDARD.decode(raw.trim()).map_err(|_| MasterKeyError::Malformed)?;
-        let bytes: [u8; MASTER_KEY_LEN] = bytes.try_into().map_err(|_| MasterKeyError::Malformed)?;
+        let bytes = STANDARD
+            .decode(raw.trim())
+            .map_err(|_| MasterKeyError::Malformed)?;
+        let bytes: [u8; MASTER_KEY_LEN] =
+            bytes.try_into().map_err(|_| MasterKeyError::Malformed)?;
         Ok(Self(bytes))
     }
 
@@ -102,7 +105,9 @@ impl fmt::Debug for MasterKey {
 }
 
 fn ring_digest(bytes: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
 }
 
 /// Creates `path` with mode 0600 (owner read/write only) and writes `bytes`.

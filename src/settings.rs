@@ -52,9 +52,15 @@ impl fmt::Debug for RawSettings {
         f.debug_struct("RawSettings")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("env", &self.env)
-            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("public_url", &self.public_url)
             .field("debug", &self.debug)
             .finish_non_exhaustive()
@@ -186,8 +192,15 @@ impl RawSettings {
                 Environment::Development
             }
         };
-        let listen = parse_or(&mut problems, "GPUBROKER_LISTEN", self.listen.as_deref(), DEFAULT_LISTEN);
-        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let listen = parse_or(
+            &mut problems,
+            "GPUBROKER_LISTEN",
+            self.listen.as_deref(),
+            DEFAULT_LISTEN,
+        );
+        let data_dir = self
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database = DatabaseSettings {
             target: database_target(&mut problems, self.database_url.as_deref(), &data_dir),
             pool_max: match self.db_pool_max {
@@ -197,24 +210,45 @@ impl RawSettings {
                 }
                 other => other.unwrap_or(50),
             },
-            idle_timeout: duration_or(&mut problems, "DB_POOL_IDLE_TIMEOUT", self.db_pool_idle_timeout.as_deref(), 600),
-            connect_timeout: duration_or(&mut problems, "DB_POOL_CONNECTION_TIMEOUT", self.db_pool_connection_timeout.as_deref(), 30),
+            idle_timeout: duration_or(
+                &mut problems,
+                "DB_POOL_IDLE_TIMEOUT",
+                self.db_pool_idle_timeout.as_deref(),
+                600,
+            ),
+            connect_timeout: duration_or(
+                &mut problems,
+                "DB_POOL_CONNECTION_TIMEOUT",
+                self.db_pool_connection_timeout.as_deref(),
+                30,
+            ),
         };
-        let master_key = master_key_source(&mut problems, self.master_key.as_deref(), self.master_key_file, &data_dir, environment);
-        let public_url = self.public_url.as_deref().and_then(|raw| match Url::parse(raw) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
-            Ok(_) => {
-                problems.push(format!("GPUBROKER_PUBLIC_URL must be http(s), not {raw:?}"));
-                None
-            }
-            Err(e) => {
-                problems.push(format!("GPUBROKER_PUBLIC_URL is not a URL: {e}"));
-                None
-            }
-        });
+        let master_key = master_key_source(
+            &mut problems,
+            self.master_key.as_deref(),
+            self.master_key_file,
+            &data_dir,
+            environment,
+        );
+        let public_url = self
+            .public_url
+            .as_deref()
+            .and_then(|raw| match Url::parse(raw) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+                Ok(_) => {
+                    problems.push(format!("GPUBROKER_PUBLIC_URL must be http(s), not {raw:?}"));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("GPUBROKER_PUBLIC_URL is not a URL: {e}"));
+                    None
+                }
+            });
         let log_level = self.log_level.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            problems.push(format!("LOG_LEVEL {log_level:?} is not a valid level or filter"));
+            problems.push(format!(
+                "LOG_LEVEL {log_level:?} is not a valid level or filter"
+            ));
         }
         let log_format = match self.log_format.as_deref() {
             None => match environment {
@@ -228,10 +262,22 @@ impl RawSettings {
                 LogFormat::Text
             }
         };
-        let drain_delay = duration_or(&mut problems, "GPUBROKER_DRAIN_DELAY", self.drain_delay.as_deref(), 0);
-        let shutdown_timeout = duration_or(&mut problems, "GPUBROKER_SHUTDOWN_TIMEOUT", self.shutdown_timeout.as_deref(), 20);
+        let drain_delay = duration_or(
+            &mut problems,
+            "GPUBROKER_DRAIN_DELAY",
+            self.drain_delay.as_deref(),
+            0,
+        );
+        let shutdown_timeout = duration_or(
+            &mut problems,
+            "GPUBROKER_SHUTDOWN_TIMEOUT",
+            self.shutdown_timeout.as_deref(),
+            20,
+        );
         if drain_delay + shutdown_timeout > Duration::from_secs(25) {
-            problems.push("GPUBROKER_DRAIN_DELAY + GPUBROKER_SHUTDOWN_TIMEOUT must not exceed 25s".into());
+            problems.push(
+                "GPUBROKER_DRAIN_DELAY + GPUBROKER_SHUTDOWN_TIMEOUT must not exceed 25s".into(),
+            );
         }
         let settings = Settings {
             listen,
@@ -265,9 +311,13 @@ impl Settings {
             problems.push("production needs a master key: set GPUBROKER_MASTER_KEY or GPUBROKER_MASTER_KEY_FILE".into());
         }
         match &self.public_url {
-            None => problems.push("production needs GPUBROKER_PUBLIC_URL (the https address users reach)".into()),
+            None => problems.push(
+                "production needs GPUBROKER_PUBLIC_URL (the https address users reach)".into(),
+            ),
             Some(url) if url.scheme() != "https" => {
-                problems.push(format!("GPUBROKER_PUBLIC_URL must use https in production, not {url}"));
+                problems.push(format!(
+                    "GPUBROKER_PUBLIC_URL must use https in production, not {url}"
+                ));
             }
             Some(_) => {}
         }
@@ -283,7 +333,10 @@ impl Settings {
     }
 
     /// Settings for a test or a tool: development, given data dir and database.
-    pub fn for_data_dir(data_dir: &Path, database_url: Option<String>) -> Result<Settings, SettingsError> {
+    pub fn for_data_dir(
+        data_dir: &Path,
+        database_url: Option<String>,
+    ) -> Result<Settings, SettingsError> {
         RawSettings {
             data_dir: Some(data_dir.to_path_buf()),
             database_url,
@@ -293,18 +346,30 @@ impl Settings {
     }
 }
 
-fn parse_or<T: FromStr>(problems: &mut Vec<String>, name: &str, raw: Option<&str>, default: &str) -> T
+fn parse_or<T: FromStr>(
+    problems: &mut Vec<String>,
+    name: &str,
+    raw: Option<&str>,
+    default: &str,
+) -> T
 where
     T::Err: fmt::Display,
 {
     let raw = raw.unwrap_or(default);
     raw.parse().unwrap_or_else(|e| {
         problems.push(format!("{name} {raw:?} is invalid: {e}"));
-        default.parse().unwrap_or_else(|_| unreachable!("default {default} parses"))
+        default
+            .parse()
+            .unwrap_or_else(|_| unreachable!("default {default} parses"))
     })
 }
 
-fn duration_or(problems: &mut Vec<String>, name: &str, raw: Option<&str>, default_secs: u64) -> Duration {
+fn duration_or(
+    problems: &mut Vec<String>,
+    name: &str,
+    raw: Option<&str>,
+    default_secs: u64,
+) -> Duration {
     match raw.map(parse_duration) {
         None => Duration::from_secs(default_secs),
         Some(Ok(d)) => d,
@@ -333,11 +398,17 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(n)),
         "m" | "min" => secs(60),
         "h" => secs(3600),
-        other => Err(format!("unknown duration unit {other:?} in {raw:?} (use ms, s, m or h)")),
+        other => Err(format!(
+            "unknown duration unit {other:?} in {raw:?} (use ms, s, m or h)"
+        )),
     }
 }
 
-fn database_target(problems: &mut Vec<String>, url: Option<&str>, data_dir: &Path) -> DatabaseTarget {
+fn database_target(
+    problems: &mut Vec<String>,
+    url: Option<&str>,
+    data_dir: &Path,
+) -> DatabaseTarget {
     let default = DatabaseTarget::Sqlite(data_dir.join(SQLITE_FILE));
     let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
         return default;
@@ -349,7 +420,10 @@ fn database_target(problems: &mut Vec<String>, url: Option<&str>, data_dir: &Pat
             problems.push(problem);
         }
         DatabaseTarget::Postgres(url.to_string())
-    } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         DatabaseTarget::Sqlite(PathBuf::from(path.split('?').next().unwrap_or(path)))
     } else {
         problems.push(format!(
@@ -360,18 +434,32 @@ fn database_target(problems: &mut Vec<String>, url: Option<&str>, data_dir: &Pat
     }
 }
 
-const SSLMODES: [&str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+const SSLMODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
 
 fn sslmode(url: &str) -> Option<String> {
     let parsed = Url::parse(url).ok()?;
-    let mode = parsed.query_pairs().find(|(k, _)| k == "sslmode").map(|(_, v)| v.into_owned());
+    let mode = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "sslmode")
+        .map(|(_, v)| v.into_owned());
     mode
 }
 
 fn sslmode_problem(url: &str) -> Option<String> {
     let mode = sslmode(url)?;
-    (!SSLMODES.contains(&mode.as_str()))
-        .then(|| format!("DATABASE_URL sslmode must be one of {}, not {mode:?}", SSLMODES.join(", ")))
+    (!SSLMODES.contains(&mode.as_str())).then(|| {
+        format!(
+            "DATABASE_URL sslmode must be one of {}, not {mode:?}",
+            SSLMODES.join(", ")
+        )
+    })
 }
 
 /// In production a non-local PostgreSQL must be reached over verified TLS.
@@ -400,7 +488,8 @@ fn master_key_source(
 ) -> MasterKeySource {
     match (inline.filter(|s| !s.is_empty()), file) {
         (Some(_), Some(_)) => {
-            problems.push("set only one of GPUBROKER_MASTER_KEY and GPUBROKER_MASTER_KEY_FILE".into());
+            problems
+                .push("set only one of GPUBROKER_MASTER_KEY and GPUBROKER_MASTER_KEY_FILE".into());
             MasterKeySource::Generated(data_dir.join(MASTER_KEY_FILE))
         }
         (Some(raw), None) => match MasterKey::from_base64(raw) {
@@ -443,7 +532,10 @@ pub fn redact_url(raw: &str) -> String {
                 .query_pairs()
                 .map(|(k, v)| {
                     let secret = matches!(k.as_ref(), "password" | "sslpassword");
-                    (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+                    (
+                        k.into_owned(),
+                        if secret { "***".into() } else { v.into_owned() },
+                    )
                 })
                 .collect();
             if !pairs.is_empty() {

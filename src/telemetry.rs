@@ -82,14 +82,29 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 fn describe_metrics() {
-    metrics::describe_counter!("http_requests_total", "HTTP requests by method, matched route and status");
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, matched route and status"
+    );
     metrics::describe_histogram!(
         "http_request_duration_seconds",
         metrics::Unit::Seconds,
         "HTTP request latency by method, matched route and status"
     );
-    metrics::describe_gauge!("db_pool_connections", "database pool connections by state (idle, active)");
-    metrics::describe_gauge!("db_pool_max_connections", "configured maximum database pool size");
-    metrics::describe_gauge!("gpubroker_build_info", "build information; the value is always 1");
-    metrics::describe_gauge!("gpubroker_ready", "1 when the server is ready for traffic, 0 otherwise");
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "database pool connections by state (idle, active)"
+    );
+    metrics::describe_gauge!(
+        "db_pool_max_connections",
+        "configured maximum database pool size"
+    );
+    metrics::describe_gauge!(
+        "gpubroker_build_info",
+        "build information; the value is always 1"
+    );
+    metrics::describe_gauge!(
+        "gpubroker_ready",
+        "1 when the server is ready for traffic, 0 otherwise"
+    );
 }

@@ -61,7 +61,11 @@ pub async fn api_index(State(state): State<AppState>) -> Json<ApiIndex> {
 #[utoipa::path(get, path = "/api/v2/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_document(Extension(spec): Extension<OpenApiJson>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], spec.0.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        spec.0.to_string(),
+    )
+        .into_response()
 }
 
 /// Human-readable API reference rendered from the OpenAPI document.

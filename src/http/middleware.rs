@@ -85,7 +85,9 @@ fn is_probe(route: &str) -> bool {
 fn is_sane_request_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// Rewrites an error response that is not JSON into the uniform error body.
@@ -95,8 +97,11 @@ async fn normalize_error(response: Response) -> Response {
         return response;
     }
     let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, MAX_MESSAGE_BYTES * 4).await.unwrap_or_default();
-    let message = if status.is_client_error() && !text.is_empty() && text.len() <= MAX_MESSAGE_BYTES {
+    let text = axum::body::to_bytes(body, MAX_MESSAGE_BYTES * 4)
+        .await
+        .unwrap_or_default();
+    let message = if status.is_client_error() && !text.is_empty() && text.len() <= MAX_MESSAGE_BYTES
+    {
         String::from_utf8_lossy(&text).trim().to_owned()
     } else {
         default_message(status)
@@ -115,7 +120,9 @@ fn is_json(response: &Response) -> bool {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("application/problem+json"))
+        .is_some_and(|ct| {
+            ct.starts_with("application/json") || ct.starts_with("application/problem+json")
+        })
 }
 
 fn default_message(status: StatusCode) -> String {
@@ -124,7 +131,10 @@ fn default_message(status: StatusCode) -> String {
         StatusCode::METHOD_NOT_ALLOWED => "method not allowed for this resource".into(),
         StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".into(),
         s if s.is_server_error() => "internal error; quote the request id when reporting it".into(),
-        s => s.canonical_reason().unwrap_or("request failed").to_lowercase(),
+        s => s
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
     }
 }
 

@@ -74,12 +74,20 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     }
     let healthy = details.is_empty();
     let body = HealthResponse {
-        status: if healthy { CheckStatus::Healthy } else { CheckStatus::Unhealthy },
+        status: if healthy {
+            CheckStatus::Healthy
+        } else {
+            CheckStatus::Unhealthy
+        },
         checks,
         details,
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body))
 }
 
@@ -88,7 +96,10 @@ fn config_check(state: &AppState) -> Result<(), String> {
     let dir = &state.settings.data_dir;
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() && !meta.permissions().readonly() => Ok(()),
-        Ok(_) => Err(format!("data dir {} is not a writable directory", dir.display())),
+        Ok(_) => Err(format!(
+            "data dir {} is not a writable directory",
+            dir.display()
+        )),
         Err(e) => Err(format!("data dir {}: {e}", dir.display())),
     }
 }
@@ -108,7 +119,11 @@ pub struct ReadyResponse {
     ))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyResponse>) {
     let phase = state.phase();
-    let code = if phase == Phase::Ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if phase == Phase::Ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let status = serde_json::to_value(phase)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -123,12 +138,25 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let pool = state.store.pool_stats();
     let backend = state.store.kind().as_str();
     let active = pool.size.saturating_sub(pool.idle);
-    metrics::gauge!("db_pool_connections", "state" => "idle", "backend" => backend).set(f64::from(pool.idle));
-    metrics::gauge!("db_pool_connections", "state" => "active", "backend" => backend).set(f64::from(active));
+    metrics::gauge!("db_pool_connections", "state" => "idle", "backend" => backend)
+        .set(f64::from(pool.idle));
+    metrics::gauge!("db_pool_connections", "state" => "active", "backend" => backend)
+        .set(f64::from(active));
     metrics::gauge!("db_pool_max_connections", "backend" => backend).set(f64::from(pool.max));
-    metrics::gauge!("gpubroker_ready").set(if state.phase() == Phase::Ready { 1.0 } else { 0.0 });
+    metrics::gauge!("gpubroker_ready").set(if state.phase() == Phase::Ready {
+        1.0
+    } else {
+        0.0
+    });
     metrics::gauge!("gpubroker_build_info", "version" => env!("CARGO_PKG_VERSION"), "backend" => backend)
         .set(1.0);
     let body = state.metrics.render();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

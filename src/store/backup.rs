@@ -110,7 +110,13 @@ impl Store {
                 tx.commit().await?;
             }
         }
-        write_json_line(out, &BackupTrailer { end: true, tables: counts.clone() })?;
+        write_json_line(
+            out,
+            &BackupTrailer {
+                end: true,
+                tables: counts.clone(),
+            },
+        )?;
         out.flush().map_err(io_error)?;
         Ok(counts)
     }
@@ -120,7 +126,8 @@ impl Store {
         let mut counts = TableCounts::new();
         for table in self.schema().await? {
             let sql = format!("SELECT COUNT(*) FROM {}", quote_ident(&table.name));
-            let n: i64 = super::on_pool!(self, |pool| sqlx::query_scalar(&sql).fetch_one(pool).await)?;
+            let n: i64 =
+                super::on_pool!(self, |pool| sqlx::query_scalar(&sql).fetch_one(pool).await)?;
             counts.insert(table.name, u64::try_from(n).unwrap_or(0));
         }
         Ok(counts)
@@ -129,11 +136,16 @@ impl Store {
     /// Restores a backup read from `input` into this (migrated) database, in one transaction.
     /// A database holding any row is refused unless `force`, which replaces its contents.
     #[tracing::instrument(skip_all)]
-    pub async fn restore_from(&self, input: impl BufRead, force: bool) -> Result<TableCounts, StoreError> {
+    pub async fn restore_from(
+        &self,
+        input: impl BufRead,
+        force: bool,
+    ) -> Result<TableCounts, StoreError> {
         let mut lines = input.lines();
         let header: BackupHeader = match lines.next() {
-            Some(line) => serde_json::from_str(&line.map_err(io_error)?)
-                .map_err(|e| StoreError::Invalid(format!("not a gpubroker backup (bad header: {e})")))?,
+            Some(line) => serde_json::from_str(&line.map_err(io_error)?).map_err(|e| {
+                StoreError::Invalid(format!("not a gpubroker backup (bad header: {e})"))
+            })?,
             None => return Err(StoreError::Invalid("backup file is empty".into())),
         };
         if header.format != BACKUP_FORMAT || header.format_version != BACKUP_FORMAT_VERSION {
@@ -150,7 +162,11 @@ impl Store {
             )));
         }
         let existing = self.row_counts().await?;
-        let non_empty: Vec<String> = existing.iter().filter(|(_, n)| **n > 0).map(|(t, n)| format!("{t} ({n} rows)")).collect();
+        let non_empty: Vec<String> = existing
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(t, n)| format!("{t} ({n} rows)"))
+            .collect();
         if !non_empty.is_empty() && !force {
             return Err(StoreError::Invalid(format!(
                 "database is not empty ({}); use --force to replace its contents",
@@ -169,7 +185,9 @@ impl Store {
                 continue;
             }
             if trailer.is_some() {
-                return Err(StoreError::Invalid("backup has data after its end marker".into()));
+                return Err(StoreError::Invalid(
+                    "backup has data after its end marker".into(),
+                ));
             }
             if let Ok(row) = serde_json::from_str::<RowLineIn>(&line) {
                 let table = tables.get(&row.t).ok_or_else(|| {
@@ -221,14 +239,23 @@ impl Restorer {
             let sql = format!("DELETE FROM {}", quote_ident(&table.name));
             match &mut tx {
                 RestoreTx::Sqlite(tx) => sqlx::query(&sql).execute(&mut **tx).await.map(|_| ())?,
-                RestoreTx::Postgres(tx) => sqlx::query(&sql).execute(&mut **tx).await.map(|_| ())?,
+                RestoreTx::Postgres(tx) => {
+                    sqlx::query(&sql).execute(&mut **tx).await.map(|_| ())?;
+                }
             }
         }
-        Ok(Self { tx, table: None, batch: Vec::new() })
+        Ok(Self {
+            tx,
+            table: None,
+            batch: Vec::new(),
+        })
     }
 
     async fn push(&mut self, table: &TableSchema, row: Box<RawValue>) -> Result<(), StoreError> {
-        let same_table = self.table.as_ref().is_some_and(|(name, _)| *name == table.name);
+        let same_table = self
+            .table
+            .as_ref()
+            .is_some_and(|(name, _)| *name == table.name);
         if !same_table || self.batch.len() >= RESTORE_BATCH {
             self.flush().await?;
             self.table = Some((table.name.clone(), table.columns.clone()));
@@ -247,7 +274,11 @@ impl Restorer {
         }
         let rows = format!(
             "[{}]",
-            self.batch.iter().map(|r| r.get()).collect::<Vec<_>>().join(",")
+            self.batch
+                .iter()
+                .map(|r| r.get())
+                .collect::<Vec<_>>()
+                .join(",")
         );
         self.batch.clear();
         match &mut self.tx {
@@ -257,7 +288,9 @@ impl Restorer {
             }
             RestoreTx::Postgres(tx) => {
                 let q = quote_ident(&name);
-                let sql = format!("INSERT INTO {q} SELECT * FROM json_populate_recordset(NULL::{q}, $1::json)");
+                let sql = format!(
+                    "INSERT INTO {q} SELECT * FROM json_populate_recordset(NULL::{q}, $1::json)"
+                );
                 sqlx::query(&sql).bind(rows).execute(&mut **tx).await?;
             }
         }
@@ -283,7 +316,11 @@ impl Restorer {
                         c = quote_ident(&column),
                         t = quote_ident(&table)
                     );
-                    sqlx::query(&sql).bind(quote_ident(&table)).bind(&column).execute(&mut *tx).await?;
+                    sqlx::query(&sql)
+                        .bind(quote_ident(&table))
+                        .bind(&column)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
@@ -312,7 +349,12 @@ fn sqlite_insert_json(table: &str, columns: &[String]) -> String {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let values: Vec<String> = columns
         .iter()
-        .map(|c| format!("json_extract(value, '$.\"{}\"')", c.replace('\'', "''").replace('"', "\\\"")))
+        .map(|c| {
+            format!(
+                "json_extract(value, '$.\"{}\"')",
+                c.replace('\'', "''").replace('"', "\\\"")
+            )
+        })
         .collect();
     format!(
         "INSERT INTO {} ({}) SELECT {} FROM json_each($1)",
@@ -338,6 +380,7 @@ fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> Result<(), S
     out.write_all(b"\n").map_err(io_error)
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(io_error)`
 fn io_error(e: std::io::Error) -> StoreError {
     StoreError::Invalid(format!("backup i/o: {e}"))
 }

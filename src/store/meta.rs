@@ -35,7 +35,7 @@ impl Store {
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(key)
             .bind(value)
-            .bind(Utc::now())
+            .bind(super::now())
             .execute(pool)
             .await
             .map(|_| ()))?;
@@ -50,13 +50,19 @@ impl Store {
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(key)
             .bind(value)
-            .bind(Utc::now())
+            .bind(super::now())
             .execute(pool)
             .await
             .map(|_| ()))?;
         self.meta_get(key)
             .await?
             .ok_or_else(|| StoreError::Invalid(format!("metadata {key} vanished after insert")))
+    }
+
+    /// The id of this installation, created on first call.
+    pub async fn ensure_installation_id(&self) -> Result<String, StoreError> {
+        let fresh = uuid::Uuid::now_v7().to_string();
+        self.meta_get_or_insert(INSTALLATION_ID, &fresh).await
     }
 
     /// Every metadata entry, ordered by key.

@@ -53,6 +53,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The current time at the precision both backends store (microseconds), so values read
+/// back equal the values written whichever backend (or backup) they went through.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)
+}
+
 /// Which database engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -170,7 +176,10 @@ impl Store {
 
     /// A cheap round trip proving the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        on_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -196,7 +205,9 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn housekeeping(&self) -> Result<(), StoreError> {
         if let Backend::Sqlite(pool) = &self.backend {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await?;
             sqlx::query("PRAGMA optimize").execute(pool).await?;
         }
         Ok(())

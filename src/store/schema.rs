@@ -34,14 +34,19 @@ impl Store {
     }
 }
 
-async fn sqlite_schema(pool: &sqlx::SqlitePool) -> Result<BTreeMap<String, TableSchema>, StoreError> {
+async fn sqlite_schema(
+    pool: &sqlx::SqlitePool,
+) -> Result<BTreeMap<String, TableSchema>, StoreError> {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )
     .fetch_all(pool)
     .await?;
     let mut tables = BTreeMap::new();
-    for name in names.into_iter().filter(|n| !INTERNAL_TABLES.contains(&n.as_str())) {
+    for name in names
+        .into_iter()
+        .filter(|n| !INTERNAL_TABLES.contains(&n.as_str()))
+    {
         let cols: Vec<(String, String)> =
             sqlx::query_as("SELECT name, lower(type) FROM pragma_table_info($1) ORDER BY cid")
                 .bind(&name)
@@ -55,7 +60,15 @@ async fn sqlite_schema(pool: &sqlx::SqlitePool) -> Result<BTreeMap<String, Table
                 .into_iter()
                 .collect();
         let (columns, types) = cols.into_iter().unzip();
-        tables.insert(name.clone(), TableSchema { name, columns, types, references });
+        tables.insert(
+            name.clone(),
+            TableSchema {
+                name,
+                columns,
+                types,
+                references,
+            },
+        );
     }
     Ok(tables)
 }
@@ -107,7 +120,11 @@ fn topological(mut tables: BTreeMap<String, TableSchema>) -> Result<Vec<TableSch
     while !tables.is_empty() {
         let ready: Vec<String> = tables
             .values()
-            .filter(|t| t.references.iter().all(|r| r == &t.name || !tables.contains_key(r)))
+            .filter(|t| {
+                t.references
+                    .iter()
+                    .all(|r| r == &t.name || !tables.contains_key(r))
+            })
             .map(|t| t.name.clone())
             .collect();
         if ready.is_empty() {
@@ -147,7 +164,11 @@ mod tests {
             table("m_parent", &["z_root", "m_parent"]),
             table("z_root", &[]),
         ]);
-        let order: Vec<String> = topological(tables).unwrap().into_iter().map(|t| t.name).collect();
+        let order: Vec<String> = topological(tables)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         assert_eq!(order, ["z_root", "m_parent", "a_child"]);
     }
 

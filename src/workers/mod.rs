@@ -39,7 +39,10 @@ impl Workers {
         self.token.cancel();
         let all_done = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(timeout, all_done).await.is_err() {
-            tracing::warn!(remaining = self.tasks.len(), "workers did not stop in time; aborting them");
+            tracing::warn!(
+                remaining = self.tasks.len(),
+                "workers did not stop in time; aborting them"
+            );
             self.tasks.abort_all();
         }
     }

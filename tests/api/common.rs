@@ -1,0 +1,226 @@
+//! Test harness: fresh databases of either backend, an app spawned on `127.0.0.1:0`,
+//! in-process routers for `oneshot`, and helpers to run the real binary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gpubroker::app::{AppState, Phase};
+use gpubroker::settings::Settings;
+use gpubroker::store::Store;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Admin URL of the throwaway PostgreSQL cluster, if one was started for the tests.
+/// Under `CI=true` a missing cluster fails the test instead of skipping it.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("GPUBROKER_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but GPUBROKER_TEST_PG_URL is not set: PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!(
+                "skipping PostgreSQL test: GPUBROKER_TEST_PG_URL is not set (run scripts/test.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty database and a data dir; the PostgreSQL database is unique per test.
+pub struct TestDb {
+    pub dir: TempDir,
+    /// `None` for SQLite (the file lives in `dir`).
+    pub url: Option<String>,
+}
+
+impl TestDb {
+    /// Creates the database; `None` when PostgreSQL is unavailable outside CI.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(create_pg_database(&pg_admin_url()?).await),
+        };
+        Some(TestDb { dir, url })
+    }
+
+    /// Development settings on this database with a small pool.
+    pub fn settings(&self) -> Settings {
+        let mut settings =
+            Settings::for_data_dir(self.dir.path(), self.url.clone()).expect("settings");
+        settings.database.pool_max = 5;
+        settings.database.connect_timeout = Duration::from_secs(10);
+        settings
+    }
+
+    /// The data dir path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// A connected store (not migrated).
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.settings().database)
+            .await
+            .expect("connect")
+    }
+
+    /// A connected and migrated store.
+    pub async fn migrated_store(&self) -> Store {
+        let store = self.store().await;
+        store.migrate().await.expect("migrate");
+        store
+    }
+}
+
+/// Creates a uniquely named database on the cluster and returns its URL.
+pub async fn create_pg_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to test cluster");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    conn.close().await.ok();
+    let mut url = url::Url::parse(admin_url).expect("admin url");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// An application state on a fresh, migrated database, not serving (phase Starting).
+pub async fn test_state(backend: Backend) -> Option<(AppState, TestDb)> {
+    let db = TestDb::new(backend).await?;
+    let settings = db.settings();
+    let (key, _) = settings.master_key.load().expect("master key");
+    let store = db.migrated_store().await;
+    Some((AppState::new(settings, store, key), db))
+}
+
+/// A server spawned on `127.0.0.1:0` through the real `app::serve`.
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    /// Keeps the data dir and database alive as long as the app.
+    #[allow(dead_code)]
+    db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Spawns the app on a fresh database and waits until `/ready` answers 200.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, None).await
+}
+
+/// Like [`spawn_app`], serving `router` (built from the state) instead of the default one.
+pub async fn spawn_app_with(
+    backend: Backend,
+    router: Option<fn(AppState) -> axum::Router>,
+) -> Option<TestApp> {
+    let db = TestDb::new(backend).await?;
+    let settings = db.settings();
+    let (key, _) = settings.master_key.load().expect("master key");
+    let store = db.store().await;
+    let state = AppState::new(settings, store, key);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let signal = async move {
+        let _ = stopped.await;
+    };
+    let router = router.map_or_else(
+        || gpubroker::http::router(state.clone()),
+        |f| f(state.clone()),
+    );
+    let handle = tokio::spawn(gpubroker::app::serve_with(
+        listener,
+        state.clone(),
+        router,
+        signal,
+    ));
+    let app = TestApp {
+        base,
+        state,
+        client: reqwest::Client::new(),
+        db,
+        stop: Some(stop),
+        handle,
+    };
+    app.wait_ready().await;
+    Some(app)
+}
+
+impl TestApp {
+    /// Polls `/ready` until 200 (10 s at most).
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if self.state.phase() == Phase::Ready {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("app did not become ready");
+    }
+
+    /// `GET base+path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends the shutdown signal and waits for `serve` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.handle.await.expect("serve task")
+    }
+}
+
+/// Path of the `gpubroker` binary built for these tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gpubroker"))
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Generates one `#[tokio::test]` per backend for each async fn taking a [`Backend`].
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await;
+            }
+        }
+    )*};
+}

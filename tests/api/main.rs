@@ -1,0 +1,12 @@
+//! Integration tests through the real router and spawned servers, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+mod backup;
+mod errors;
+mod health;
+mod openapi;
+mod process;
+mod shutdown;
+mod storage;
