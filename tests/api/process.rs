@@ -244,3 +244,44 @@ fn backup_and_restore_commands_round_trip_and_refuse_to_overwrite() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("missing.jsonl"));
 }
+
+#[tokio::test]
+async fn sigterm_turns_readiness_off_during_the_drain_delay_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(dir.path(), &[("GPUBROKER_DRAIN_DELAY", "2s")]);
+    server.wait_healthy().await;
+    let ready_url = format!("{}/ready", server.base);
+    // /health/ can answer before migrations finish; wait for readiness proper.
+    let mut ready = false;
+    for _ in 0..100 {
+        if client().get(&ready_url).send().await.unwrap().status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "/ready never answered 200");
+    let terminating = tokio::task::spawn_blocking(move || server.terminate());
+    let mut saw_draining = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(response) = client().get(&ready_url).send().await {
+            if response.status() == 503 {
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["status"], "draining");
+                saw_draining = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        saw_draining,
+        "/ready never answered 503 draining after SIGTERM"
+    );
+    let (ok, took, log) = terminating.await.unwrap();
+    assert!(ok, "{log}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(25),
+        "took {took:?}"
+    );
+}
