@@ -3,9 +3,11 @@
 
 pub mod app;
 pub mod cli;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ops;
+pub mod providers;
 pub mod secret;
 pub mod settings;
 pub mod store;

@@ -1,0 +1,1 @@
+//! GPU registry (placeholder until the registry lands).

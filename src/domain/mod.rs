@@ -1,0 +1,5 @@
+//! Pure domain types and rules: no I/O, no database, no HTTP.
+
+pub mod gpu;
+pub mod money;
+pub mod query;

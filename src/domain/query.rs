@@ -1,0 +1,288 @@
+//! The catalog query language, shared by the API, the CLI and WebSocket subscriptions.
+//!
+//! A query is a list of whitespace-separated terms: filters `field op value` and the
+//! directives `sort=` and `limit=`. Example:
+//! `gpu=H100 count>=8 price<30 region~us- provider in [lambda,runpod] sort=price_per_gpu limit=20`.
+//! Errors carry the character position of the offending term and, for misspelt fields,
+//! the nearest field name. See `docs/query-language.md` for the user documentation.
+
+use std::fmt;
+
+mod field;
+mod lexer;
+#[cfg(test)]
+mod tests;
+
+pub use field::{Field, FieldKind};
+use lexer::Lexer;
+
+/// Largest accepted `limit=`.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// Case-insensitive "contains" on text.
+    Contains,
+    In,
+    NotIn,
+}
+
+impl Op {
+    /// The operator as written in a query.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Contains => "~",
+            Op::In => " in ",
+            Op::NotIn => " notin ",
+        }
+    }
+}
+
+/// A literal value in a filter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Number(f64),
+    Text(String),
+    Bool(bool),
+    List(Vec<Value>),
+}
+
+/// One `field op value` condition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub field: Field,
+    pub op: Op,
+    pub value: Value,
+}
+
+/// One sort key; `descending` when written with a `-` prefix or suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortKey {
+    pub field: Field,
+    pub descending: bool,
+}
+
+/// A parsed query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Query {
+    pub filters: Vec<Filter>,
+    pub sort: Vec<SortKey>,
+    pub limit: Option<u32>,
+}
+
+/// Why a query was rejected: where, what, and a suggestion when one is close.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("at position {position}: {message}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+pub struct QueryError {
+    /// 0-based character offset in the query text.
+    pub position: usize,
+    pub message: String,
+    pub suggestion: Option<String>,
+}
+
+impl QueryError {
+    pub(crate) fn new(position: usize, message: impl Into<String>) -> Self {
+        Self {
+            position,
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+}
+
+impl Query {
+    /// Parses query text; the empty query matches everything.
+    pub fn parse(text: &str) -> Result<Query, QueryError> {
+        let mut query = Query::default();
+        let mut lexer = Lexer::new(text);
+        while let Some(term) = lexer.term()? {
+            let field_pos = term.field_pos;
+            match term.field.as_str() {
+                "sort" | "order" => {
+                    expect_eq(term.op, field_pos, "sort")?;
+                    query.sort = parse_sort(&term.raw_value, term.value_pos)?;
+                }
+                "limit" => {
+                    expect_eq(term.op, field_pos, "limit")?;
+                    query.limit = Some(parse_limit(&term.raw_value, term.value_pos)?);
+                }
+                name => {
+                    let field =
+                        Field::from_name(name).ok_or_else(|| unknown_field(name, field_pos))?;
+                    let value = field.typed_value(term.op, term.value, term.value_pos)?;
+                    query.filters.push(Filter {
+                        field,
+                        op: term.op,
+                        value,
+                    });
+                }
+            }
+        }
+        Ok(query)
+    }
+
+    /// A query with `filter` added.
+    #[must_use]
+    pub fn with_filter(mut self, filter: Filter) -> Query {
+        self.filters.push(filter);
+        self
+    }
+}
+
+fn expect_eq(op: Op, pos: usize, name: &str) -> Result<(), QueryError> {
+    if op == Op::Eq {
+        Ok(())
+    } else {
+        Err(QueryError::new(
+            pos,
+            format!("{name} takes '=', e.g. {name}=…"),
+        ))
+    }
+}
+
+fn parse_sort(raw: &str, pos: usize) -> Result<Vec<SortKey>, QueryError> {
+    let mut keys = Vec::new();
+    let mut offset = pos;
+    for part in raw.split(',') {
+        let (name, descending) = if let Some(n) = part.strip_prefix('-') {
+            (n, true)
+        } else if let Some(n) = part.strip_suffix('-') {
+            (n, true)
+        } else {
+            (part.strip_prefix('+').unwrap_or(part), false)
+        };
+        let field = Field::from_name(name).ok_or_else(|| unknown_field(name, offset))?;
+        if field.kind() != FieldKind::Number {
+            return Err(QueryError::new(
+                offset,
+                format!("cannot sort by {name}: sort takes a numeric field"),
+            ));
+        }
+        keys.push(SortKey { field, descending });
+        offset += part.chars().count() + 1;
+    }
+    Ok(keys)
+}
+
+fn parse_limit(raw: &str, pos: usize) -> Result<u32, QueryError> {
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(QueryError::new(
+            pos,
+            format!("limit must be a whole number from 1 to {MAX_LIMIT}, not {raw:?}"),
+        )),
+    }
+}
+
+fn unknown_field(name: &str, pos: usize) -> QueryError {
+    let mut err = QueryError::new(pos, format!("unknown field {name:?}"));
+    err.suggestion = field::nearest(name).map(|s| format!("'{s}'"));
+    err
+}
+
+impl fmt::Display for Query {
+    /// The canonical text of the query (parses back to an equal query).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut terms: Vec<String> = self.filters.iter().map(ToString::to_string).collect();
+        if !self.sort.is_empty() {
+            let keys: Vec<String> = self
+                .sort
+                .iter()
+                .map(|k| format!("{}{}", if k.descending { "-" } else { "" }, k.field.name()))
+                .collect();
+            terms.push(format!("sort={}", keys.join(",")));
+        }
+        if let Some(limit) = self.limit {
+            terms.push(format!("limit={limit}"));
+        }
+        f.write_str(&terms.join(" "))
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}{}", self.field.name(), self.op.as_str(), self.value)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Text(s) if lexer::is_bare(s) => f.write_str(s),
+            Value::Text(s) => write!(f, "\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+            Value::List(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]", items.join(","))
+            }
+        }
+    }
+}
+
+impl Filter {
+    /// Whether a numeric attribute satisfies this filter (a missing value never does,
+    /// except for `!=` and `notin`).
+    pub fn test_number(&self, x: Option<f64>) -> bool {
+        let Some(x) = x else {
+            return matches!(self.op, Op::Ne | Op::NotIn);
+        };
+        let eq = |v: &Value| matches!(v, Value::Number(n) if (x - n).abs() < 1e-9);
+        match (&self.value, self.op) {
+            (Value::Number(n), Op::Eq) => (x - n).abs() < 1e-9,
+            (Value::Number(n), Op::Ne) => (x - n).abs() >= 1e-9,
+            (Value::Number(n), Op::Lt) => x < *n,
+            (Value::Number(n), Op::Le) => x <= *n,
+            (Value::Number(n), Op::Gt) => x > *n,
+            (Value::Number(n), Op::Ge) => x >= *n,
+            (Value::List(items), Op::In) => items.iter().any(eq),
+            (Value::List(items), Op::NotIn) => !items.iter().any(eq),
+            _ => false,
+        }
+    }
+
+    /// Whether a text attribute satisfies this filter (case-insensitive).
+    pub fn test_text(&self, s: Option<&str>) -> bool {
+        self.test_text_with(s, |candidate, wanted| {
+            candidate.eq_ignore_ascii_case(wanted)
+        })
+    }
+
+    /// Like [`Filter::test_text`] with a custom equality (e.g. GPU family matching).
+    pub fn test_text_with(&self, s: Option<&str>, equals: impl Fn(&str, &str) -> bool) -> bool {
+        let Some(s) = s else {
+            return matches!(self.op, Op::Ne | Op::NotIn);
+        };
+        let eq = |v: &Value| matches!(v, Value::Text(t) if equals(s, t));
+        match (&self.value, self.op) {
+            (Value::Text(t), Op::Eq) => equals(s, t),
+            (Value::Text(t), Op::Ne) => !equals(s, t),
+            (Value::Text(t), Op::Contains) => s.to_lowercase().contains(&t.to_lowercase()),
+            (Value::List(items), Op::In) => items.iter().any(eq),
+            (Value::List(items), Op::NotIn) => !items.iter().any(eq),
+            _ => false,
+        }
+    }
+
+    /// Whether a boolean attribute satisfies this filter.
+    pub fn test_bool(&self, b: bool) -> bool {
+        match (&self.value, self.op) {
+            (Value::Bool(v), Op::Eq) => b == *v,
+            (Value::Bool(v), Op::Ne) => b != *v,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Parser tests: the documented examples, every operator, errors with positions.
+
+use super::*;
+
+fn parse(text: &str) -> Query {
+    Query::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+fn error(text: &str) -> QueryError {
+    Query::parse(text).expect_err(text)
+}
+
+#[test]
+fn the_documented_example_parses_into_filters_sort_and_limit() {
+    let q = parse("gpu=H100 count>=8 price<30 region~us- provider in [lambda,runpod] vram>=80 sort=price_per_gpu limit=20");
+    assert_eq!(q.filters.len(), 6);
+    assert_eq!(
+        q.filters[0],
+        Filter {
+            field: Field::Gpu,
+            op: Op::Eq,
+            value: Value::Text("H100".into())
+        }
+    );
+    assert_eq!(
+        q.filters[1],
+        Filter {
+            field: Field::Count,
+            op: Op::Ge,
+            value: Value::Number(8.0)
+        }
+    );
+    assert_eq!(
+        q.filters[2],
+        Filter {
+            field: Field::Price,
+            op: Op::Lt,
+            value: Value::Number(30.0)
+        }
+    );
+    assert_eq!(
+        q.filters[3],
+        Filter {
+            field: Field::Region,
+            op: Op::Contains,
+            value: Value::Text("us-".into())
+        }
+    );
+    assert_eq!(
+        q.filters[4],
+        Filter {
+            field: Field::Provider,
+            op: Op::In,
+            value: Value::List(vec![
+                Value::Text("lambda".into()),
+                Value::Text("runpod".into())
+            ])
+        }
+    );
+    assert_eq!(
+        q.sort,
+        [SortKey {
+            field: Field::PricePerGpu,
+            descending: false
+        }]
+    );
+    assert_eq!(q.limit, Some(20));
+}
+
+#[test]
+fn every_operator_parses() {
+    let cases = [
+        ("count=8", Op::Eq),
+        ("count!=8", Op::Ne),
+        ("count<8", Op::Lt),
+        ("count<=8", Op::Le),
+        ("count>8", Op::Gt),
+        ("count>=8", Op::Ge),
+        ("region~eu", Op::Contains),
+        ("count in [1,2]", Op::In),
+        ("count notin (1, 2)", Op::NotIn),
+        ("provider IN [a]", Op::In),
+        ("count >= 8", Op::Ge),
+    ];
+    for (text, op) in cases {
+        assert_eq!(parse(text).filters[0].op, op, "{text}");
+    }
+}
+
+#[test]
+fn values_accept_units_quotes_and_booleans() {
+    assert_eq!(parse("vram>=80GB").filters[0].value, Value::Number(80.0));
+    assert_eq!(parse("ram>=64gib").filters[0].value, Value::Number(64.0));
+    assert_eq!(parse("price<$2.5").filters[0].value, Value::Number(2.5));
+    assert_eq!(
+        parse("region=\"East Coast (NY2)\"").filters[0].value,
+        Value::Text("East Coast (NY2)".into())
+    );
+    assert_eq!(
+        parse("region='it\\'s'").filters[0].value,
+        Value::Text("it's".into())
+    );
+    assert_eq!(parse("available=yes").filters[0].value, Value::Bool(true));
+    assert_eq!(parse("stale=false").filters[0].value, Value::Bool(false));
+    assert_eq!(
+        parse("gpus=8").filters[0].field,
+        Field::Count,
+        "aliases resolve"
+    );
+    assert_eq!(
+        parse("  ").filters.len(),
+        0,
+        "blank query matches everything"
+    );
+}
+
+#[test]
+fn sort_takes_several_keys_and_both_descending_spellings() {
+    let q = parse("sort=-price,vram- sort=tflops,price");
+    assert_eq!(
+        q.sort,
+        [
+            SortKey {
+                field: Field::Tflops,
+                descending: false
+            },
+            SortKey {
+                field: Field::Price,
+                descending: false
+            }
+        ]
+    );
+    let q = parse("sort=-price,vram-,+count");
+    assert_eq!(
+        q.sort.iter().map(|k| k.descending).collect::<Vec<_>>(),
+        [true, true, false]
+    );
+}
+
+#[test]
+fn errors_name_the_position_and_suggest_the_nearest_field() {
+    let cases: [(&str, usize, &str, Option<&str>); 16] = [
+        ("prce<3", 0, "unknown field \"prce\"", Some("'price'")),
+        (
+            "gpu=H100 vrma>=80",
+            9,
+            "unknown field \"vrma\"",
+            Some("'vram'"),
+        ),
+        ("gpu=H100 zzzzzz=1", 9, "unknown field", None),
+        ("price<cheap", 6, "price expects a number", None),
+        ("price~3", 6, "operator '~' does not apply to price", None),
+        ("gpu>H100", 4, "operator '>' does not apply to gpu", None),
+        ("stale<1", 6, "does not apply to stale", None),
+        ("stale=maybe", 6, "expects true or false", None),
+        ("price<", 6, "missing value", None),
+        ("price", 5, "expected an operator", None),
+        ("H100", 0, "bare word", Some("gpu=H100")),
+        ("provider in lambda", 12, "take a list", None),
+        ("provider=[a,b]", 9, "needs 'in' or 'notin'", None),
+        ("provider in [a,b", 12, "unclosed list", None),
+        ("sort=gpu", 5, "cannot sort by gpu", None),
+        ("limit=0", 6, "limit must be", None),
+    ];
+    for (text, position, message, suggestion) in cases {
+        let err = error(text);
+        assert_eq!(err.position, position, "{text}: {err}");
+        assert!(err.message.contains(message), "{text}: {err}");
+        assert_eq!(err.suggestion.as_deref(), suggestion, "{text}: {err}");
+    }
+    assert_eq!(error("sort=price,prise").position, 11);
+    assert_eq!(error("limit=5000").position, 6);
+    assert_eq!(error("region=\"open").message, "unclosed \" quote");
+    assert_eq!(error("=3").message, "expected a field name, found '='");
+    let shown = error("prce<3").to_string();
+    assert_eq!(
+        shown,
+        "at position 0: unknown field \"prce\" (did you mean 'price'?)"
+    );
+}
+
+#[test]
+fn canonical_text_parses_back_to_the_same_query() {
+    for text in [
+        "gpu=H100 count>=8 price<30 region~us- provider in [lambda,runpod] sort=-price_per_gpu,vram limit=20",
+        "region=\"East Coast (NY2)\" available=true stale!=true count notin [1,2]",
+        "gpu=A100-80GB vram>=80 tflops>1000 value<0.01",
+    ] {
+        let q = parse(text);
+        assert_eq!(parse(&q.to_string()), q, "{text} → {q}");
+    }
+}
+
+#[test]
+fn filters_evaluate_numbers_text_and_booleans() {
+    let f = |text: &str| parse(text).filters.remove(0);
+    assert!(f("count>=8").test_number(Some(8.0)));
+    assert!(!f("count>8").test_number(Some(8.0)));
+    assert!(
+        !f("count>8").test_number(None),
+        "a missing value never matches a comparison"
+    );
+    assert!(f("spot!=1").test_number(None), "but it does match !=");
+    assert!(f("count in [1,2,4]").test_number(Some(4.0)));
+    assert!(f("count notin [1,2,4]").test_number(Some(8.0)));
+    assert!(f("provider=LAMBDA").test_text(Some("lambda")));
+    assert!(f("region~US-").test_text(Some("us-east-1")));
+    assert!(!f("region~eu").test_text(Some("us-east-1")));
+    assert!(f("provider notin [vastai]").test_text(Some("lambda")));
+    assert!(f("available=true").test_bool(true));
+    assert!(f("stale!=true").test_bool(false));
+    let family =
+        |offer: &str, wanted: &str| offer == "H100-SXM" && wanted.eq_ignore_ascii_case("h100");
+    assert!(f("gpu=h100").test_text_with(Some("H100-SXM"), family));
+}
+
+#[test]
+fn every_field_has_a_unique_name_and_a_description() {
+    let mut names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), Field::ALL.len());
+    for field in Field::ALL {
+        assert_eq!(Field::from_name(field.name()), Some(*field));
+        assert!(!field.description().is_empty());
+    }
+}
