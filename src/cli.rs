@@ -158,6 +158,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = runtime.block_on(dispatch(cli.command, settings));
+    // Every task has finished by now; do not wait on idle blocking-pool threads.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! wallet) as a library with a thin binary in `main.rs`.
 
 pub mod app;
+pub mod catalog;
 pub mod cli;
 pub mod domain;
 pub mod error;

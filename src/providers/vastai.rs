@@ -112,7 +112,9 @@ fn convert(o: VastOffer) -> Result<RawOffer, String> {
     extras.retain(|_, v| !v.is_null());
     Ok(RawOffer {
         provider: PROVIDER.into(),
-        instance_type: format!("{}x {}", o.num_gpus, o.gpu_name),
+        // Vast has no instance types: each offer is a slice of one machine, so its offer id
+        // is part of its identity.
+        instance_type: format!("{}x {} #{}", o.num_gpus, o.gpu_name, o.id),
         region: o
             .geolocation
             .filter(|g| !g.is_empty())

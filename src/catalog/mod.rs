@@ -1,0 +1,85 @@
+//! The in-memory catalog: an immutable snapshot of offers with indexes, searched with the
+//! query language. Ingestion builds a new snapshot and swaps it in atomically; queries never
+//! touch the database.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::domain::offer::Offer;
+
+mod search;
+#[cfg(test)]
+mod tests;
+
+pub use search::{numeric, SearchPage};
+
+/// One immutable generation of the catalog.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    offers: Vec<Offer>,
+    /// Offer positions by canonical GPU model (unknown GPUs under `""`).
+    by_gpu: HashMap<&'static str, Vec<u32>>,
+    /// Offer positions by provider id.
+    by_provider: HashMap<String, Vec<u32>>,
+    /// Providers whose offers are past their stale window.
+    stale_providers: Vec<String>,
+}
+
+impl Snapshot {
+    /// Builds the snapshot and its indexes; `stale_providers` mark their offers stale.
+    pub fn new(offers: Vec<Offer>, stale_providers: Vec<String>) -> Arc<Snapshot> {
+        let mut by_gpu: HashMap<&'static str, Vec<u32>> = HashMap::new();
+        let mut by_provider: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, offer) in offers.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            by_gpu
+                .entry(offer.gpu_model().unwrap_or(""))
+                .or_default()
+                .push(i);
+            by_provider
+                .entry(offer.provider.clone())
+                .or_default()
+                .push(i);
+        }
+        Arc::new(Snapshot {
+            offers,
+            by_gpu,
+            by_provider,
+            stale_providers,
+        })
+    }
+
+    /// Every offer.
+    pub fn offers(&self) -> &[Offer] {
+        &self.offers
+    }
+
+    /// Number of offers.
+    pub fn len(&self) -> usize {
+        self.offers.len()
+    }
+
+    /// True when the catalog holds no offer.
+    pub fn is_empty(&self) -> bool {
+        self.offers.is_empty()
+    }
+
+    /// Whether `offer`'s provider is stale.
+    pub fn is_stale(&self, offer: &Offer) -> bool {
+        self.stale_providers.contains(&offer.provider)
+    }
+
+    /// Offer by id.
+    pub fn get(&self, id: &str) -> Option<&Offer> {
+        let provider = id.rsplit_once('-').map_or(id, |(p, _)| p);
+        let candidates = self
+            .by_provider
+            .get(provider)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        candidates
+            .iter()
+            .map(|i| &self.offers[*i as usize])
+            .find(|o| o.id == id)
+    }
+}
