@@ -8,6 +8,7 @@ pub use crate::domain::offer::{Availability, RawOffer};
 pub mod pyrepr;
 pub mod runpod;
 pub mod skypilot;
+pub mod source;
 pub mod vastai;
 
 /// A row or record that was not turned into an offer, and why.
