@@ -16,6 +16,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::live::Catalog;
+use crate::providers::source::PriceSource;
 use crate::secret::MasterKey;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -38,6 +40,10 @@ pub struct AppState(Arc<AppInner>);
 pub struct AppInner {
     pub settings: Settings,
     pub store: Store,
+    /// The live offer catalog.
+    pub catalog: Catalog,
+    /// Configured price sources.
+    pub sources: Vec<Arc<dyn PriceSource>>,
     pub master_key: MasterKey,
     pub metrics: PrometheusHandle,
     /// Cancelled when the process starts shutting down; every background task watches it.
@@ -56,9 +62,12 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Builds the state in the `Starting` phase.
     pub fn new(settings: Settings, store: Store, master_key: MasterKey) -> Self {
+        let sources = crate::providers::configured_sources(&settings);
         Self(Arc::new(AppInner {
             settings,
             store,
+            catalog: Catalog::default(),
+            sources,
             master_key,
             metrics: telemetry::metrics_handle(),
             shutdown: CancellationToken::new(),
@@ -74,6 +83,14 @@ impl AppState {
             1 => Phase::Ready,
             _ => Phase::Draining,
         }
+    }
+
+    /// Stale window of every configured source, by source id.
+    pub fn stale_windows(&self) -> std::collections::HashMap<String, std::time::Duration> {
+        self.sources
+            .iter()
+            .map(|s| (s.id().to_owned(), s.policy().stale_after))
+            .collect()
     }
 
     /// Moves to `phase`; draining is final.
@@ -169,6 +186,16 @@ async fn start(state: AppState) -> anyhow::Result<workers::Workers> {
         state.store.migrate().await.context("applying migrations")?;
         let installation = state.store.ensure_installation_id().await?;
         tracing::info!(installation, "database ready");
+        state
+            .catalog
+            .reload(&state.store)
+            .await
+            .context("loading the catalog")?;
+        state
+            .catalog
+            .refresh_freshness(&state.store, &state.stale_windows())
+            .await?;
+        tracing::info!(offers = state.catalog.snapshot().len(), "catalog loaded");
         anyhow::Ok(())
     }
     .await;

@@ -7,27 +7,30 @@ use std::sync::Arc;
 
 use crate::domain::offer::Offer;
 
-mod search;
+pub mod ingest;
+pub mod live;
+pub mod search;
 #[cfg(test)]
 mod tests;
 
 pub use search::{numeric, SearchPage};
 
-/// One immutable generation of the catalog.
+/// One immutable generation of the catalog. The offers and indexes are shared between
+/// generations that differ only in which sources are stale.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    offers: Vec<Offer>,
+    offers: Arc<Vec<Offer>>,
     /// Offer positions by canonical GPU model (unknown GPUs under `""`).
-    by_gpu: HashMap<&'static str, Vec<u32>>,
+    by_gpu: Arc<HashMap<&'static str, Vec<u32>>>,
     /// Offer positions by provider id.
-    by_provider: HashMap<String, Vec<u32>>,
-    /// Providers whose offers are past their stale window.
-    stale_providers: Vec<String>,
+    by_provider: Arc<HashMap<String, Vec<u32>>>,
+    /// Sources (`Offer::source`) whose offers are past their stale window.
+    stale_sources: Vec<String>,
 }
 
 impl Snapshot {
-    /// Builds the snapshot and its indexes; `stale_providers` mark their offers stale.
-    pub fn new(offers: Vec<Offer>, stale_providers: Vec<String>) -> Arc<Snapshot> {
+    /// Builds the snapshot and its indexes; offers of `stale_sources` are stale.
+    pub fn new(offers: Vec<Offer>, stale_sources: Vec<String>) -> Arc<Snapshot> {
         let mut by_gpu: HashMap<&'static str, Vec<u32>> = HashMap::new();
         let mut by_provider: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, offer) in offers.iter().enumerate() {
@@ -42,11 +45,26 @@ impl Snapshot {
                 .push(i);
         }
         Arc::new(Snapshot {
-            offers,
-            by_gpu,
-            by_provider,
-            stale_providers,
+            offers: Arc::new(offers),
+            by_gpu: Arc::new(by_gpu),
+            by_provider: Arc::new(by_provider),
+            stale_sources,
         })
+    }
+
+    /// The same offers with another set of stale sources (no copying).
+    pub fn with_stale(&self, stale_sources: Vec<String>) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            offers: Arc::clone(&self.offers),
+            by_gpu: Arc::clone(&self.by_gpu),
+            by_provider: Arc::clone(&self.by_provider),
+            stale_sources,
+        })
+    }
+
+    /// Sources whose offers are stale.
+    pub fn stale_sources(&self) -> &[String] {
+        &self.stale_sources
     }
 
     /// Every offer.
@@ -64,9 +82,9 @@ impl Snapshot {
         self.offers.is_empty()
     }
 
-    /// Whether `offer`'s provider is stale.
+    /// Whether `offer`'s source is stale.
     pub fn is_stale(&self, offer: &Offer) -> bool {
-        self.stale_providers.contains(&offer.provider)
+        self.stale_sources.contains(&offer.source)
     }
 
     /// Offer by id.

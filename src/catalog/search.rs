@@ -105,33 +105,43 @@ fn candidates(snapshot: &Snapshot, query: &Query) -> Option<Vec<u32>> {
 }
 
 impl Snapshot {
-    /// Runs `query`: stale offers are excluded unless the query filters on `stale`.
-    pub fn search(&self, query: &Query) -> SearchPage<'_> {
+    /// Every offer matching `query`, unsorted. Stale offers are excluded unless the query
+    /// filters on `stale`.
+    pub fn matching(&self, query: &Query) -> Vec<&Offer> {
         let include_stale = mentions_stale(query);
         let keep = |o: &&Offer| {
             (include_stale || !self.is_stale(o))
                 && query.filters.iter().all(|f| matches(self, o, f))
         };
-        let mut hits: Vec<&Offer> = match candidates(self, query) {
+        match candidates(self, query) {
             Some(positions) => positions
                 .iter()
                 .map(|i| &self.offers[*i as usize])
                 .filter(keep)
                 .collect(),
             None => self.offers.iter().filter(keep).collect(),
-        };
-        let total = hits.len();
+        }
+    }
+
+    /// Runs `query` with its own limit (default [`DEFAULT_LIMIT`]).
+    pub fn search(&self, query: &Query) -> SearchPage<'_> {
         let limit = query.limit.map_or(DEFAULT_LIMIT, |l| l as usize);
+        self.search_page(query, 0, limit)
+    }
+
+    /// The `limit` results after the first `offset`, in the query's order.
+    pub fn search_page(&self, query: &Query, offset: usize, limit: usize) -> SearchPage<'_> {
+        let mut hits = self.matching(query);
+        let total = hits.len();
+        let end = offset.saturating_add(limit);
         let compare = |a: &&Offer, b: &&Offer| compare_offers(query, a, b);
-        if hits.len() > limit {
-            hits.select_nth_unstable_by(limit, compare);
-            hits.truncate(limit);
+        if hits.len() > end {
+            hits.select_nth_unstable_by(end, compare);
+            hits.truncate(end);
         }
         hits.sort_by(compare);
-        SearchPage {
-            total,
-            offers: hits,
-        }
+        let offers = hits.into_iter().skip(offset).collect();
+        SearchPage { total, offers }
     }
 }
 

@@ -24,7 +24,7 @@ fn snapshot(stale: &[&str]) -> Arc<Snapshot> {
             report
                 .offers
                 .into_iter()
-                .map(|r| Offer::normalize(r, "skypilot")),
+                .map(|r| Offer::normalize(r, &format!("skypilot:{cloud}"))),
         );
     }
     let vast = std::fs::read_to_string(format!("{CATALOGS}/vast-python/search.json")).unwrap();
@@ -120,7 +120,7 @@ fn filters_combine_and_limits_keep_the_total() {
 #[test]
 fn stale_providers_are_excluded_unless_asked_for() {
     let fresh = snapshot(&[]);
-    let stale = snapshot(&["lambda"]);
+    let stale = snapshot(&["skypilot:lambda"]);
     let all = search(&fresh, "provider=lambda").total;
     assert!(all > 0);
     assert_eq!(

@@ -16,8 +16,11 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+pub mod gpus;
 pub mod meta;
 pub mod middleware;
+pub mod offer_view;
+pub mod offers;
 pub mod ops;
 
 /// Largest accepted request body (JSON bodies included): 1 MiB.
@@ -33,7 +36,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
     ),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
-        (name = "meta", description = "API index and documentation")
+        (name = "meta", description = "API index and documentation"),
+        (name = "catalog", description = "GPU offers, the GPU registry and price sources")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
 )]
@@ -44,6 +48,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(meta::router())
+        .merge(offers::router())
+        .merge(gpus::router())
 }
 
 /// The OpenAPI document of this build.

@@ -27,3 +27,10 @@ pub struct ParseReport {
     /// Rows without any accelerator (CPU-only instance types), skipped by design.
     pub cpu_only: usize,
 }
+
+/// The price sources the settings enable.
+pub fn configured_sources(
+    _settings: &crate::settings::Settings,
+) -> Vec<std::sync::Arc<dyn source::PriceSource>> {
+    Vec::new()
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::ParseReport;
 
 /// The future returned by [`PriceSource::fetch`].
-pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<ParseReport, SourceError>> + Send + 'a>>;
+pub type FetchFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<ParseReport, SourceError>> + Send + 'a>>;
 
 /// A source of GPU offers.
 pub trait PriceSource: Send + Sync {
@@ -56,7 +57,11 @@ impl SourcePolicy {
 
     /// Defaults for a file or catalog URL: every 15 minutes, stale after a day.
     pub fn catalog() -> Self {
-        Self { interval: Duration::from_secs(900), stale_after: Duration::from_secs(86_400), ..Self::http() }
+        Self {
+            interval: Duration::from_secs(900),
+            stale_after: Duration::from_secs(86_400),
+            ..Self::http()
+        }
     }
 }
 
@@ -65,7 +70,11 @@ impl SourcePolicy {
 pub enum SourceError {
     /// The server answered with an error status.
     #[error("HTTP {status}: {snippet}")]
-    Status { status: u16, snippet: String, retry_after: Option<Duration> },
+    Status {
+        status: u16,
+        snippet: String,
+        retry_after: Option<Duration>,
+    },
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     /// Connection refused or reset, DNS, TLS, a body cut short.

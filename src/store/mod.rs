@@ -15,6 +15,7 @@ use crate::settings::{redact_url, DatabaseSettings, DatabaseTarget};
 
 pub mod backup;
 pub mod meta;
+pub mod offers;
 pub mod schema;
 
 /// Runs `$body` with `$pool` bound to the active pool (SQLite or PostgreSQL).

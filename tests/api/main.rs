@@ -4,6 +4,7 @@
 mod common;
 
 mod backup;
+mod catalog;
 mod errors;
 mod health;
 mod openapi;
