@@ -45,6 +45,11 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Load offers from provider files into the database (same path as live ingestion).
+    #[command(subcommand)]
+    Import(crate::cli_catalog::ImportKind),
+    /// Search the catalog: a table, or JSON with --json. Exit status 2 for a bad query.
+    Search(crate::cli_catalog::SearchArgs),
 }
 
 /// Bootstrap settings as flags; each also reads its environment variable.
@@ -162,6 +167,10 @@ pub fn run(cli: Cli) -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<crate::cli_catalog::BadQuery>().is_some() => {
+            eprintln!("gpubroker: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "command failed");
             eprintln!("gpubroker: {e:#}");
@@ -190,6 +199,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             store.migrate().await.context("applying migrations")?;
             crate::ops::restore(&store, &file, force).await
         }
+        Command::Import(kind) => crate::cli_catalog::import(&settings, kind).await,
+        Command::Search(args) => crate::cli_catalog::search(&settings, args).await,
     }
 }
 

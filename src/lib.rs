@@ -4,6 +4,7 @@
 pub mod app;
 pub mod catalog;
 pub mod cli;
+pub mod cli_catalog;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -92,7 +92,7 @@ impl Offer {
         let stated_gb = raw
             .gpu_memory_mib
             .filter(|m| *m >= 1024)
-            .map(|m| (m as f64 / 1024.0 * 10.0).round() / 10.0);
+            .map(|m| per_gpu_memory_gb(m as f64 / 1024.0, raw.gpu_count, gpu));
         let location = location::locate(&raw.region);
         Offer {
             id: offer_id(
@@ -154,6 +154,23 @@ impl Offer {
             self.availability,
             Availability::Available | Availability::Limited
         )
+    }
+}
+
+/// Memory per GPU in GB, rounded to 0.1. Some catalogs (SkyPilot's Vast file) state the
+/// memory of all GPUs where a per-GPU figure belongs: when the stated figure is the
+/// registry's per-GPU memory times the count (±15 %), it is divided by the count.
+fn per_gpu_memory_gb(stated_gb: f64, count: u32, gpu: Option<&GpuSpec>) -> f64 {
+    let round = |gb: f64| (gb * 10.0).round() / 10.0;
+    let Some(spec) = gpu.filter(|_| count > 1) else {
+        return round(stated_gb);
+    };
+    let per_gpu = f64::from(spec.vram_gb);
+    let total = per_gpu * f64::from(count);
+    if (stated_gb - total).abs() <= 0.15 * total && (stated_gb - per_gpu).abs() > 0.15 * per_gpu {
+        round(stated_gb / f64::from(count))
+    } else {
+        round(stated_gb)
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 
 mod backup;
 mod catalog;
+mod cli;
 mod errors;
 mod health;
 mod openapi;

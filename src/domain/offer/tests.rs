@@ -142,3 +142,27 @@ fn every_captured_offer_normalises_with_a_known_gpu() {
         unresolved.join("\n")
     );
 }
+
+#[test]
+fn memory_stated_for_all_gpus_is_divided_per_gpu() {
+    let mut four = raw(
+        "vast",
+        "4x-L40S-32-65536",
+        "Japan, JP, AS",
+        "L40S",
+        4,
+        2_400_000,
+    );
+    four.gpu_memory_mib = Some(4 * 46_068);
+    assert_eq!(
+        Offer::normalize(four, "skypilot:vast").gpu_memory_gb,
+        Some(45.0)
+    );
+    let mut eight = raw("lambda", "gpu_8x_h100_sxm5", "us-east-1", "H100", 8, 1);
+    eight.gpu_memory_mib = Some(81_920);
+    assert_eq!(
+        Offer::normalize(eight, "skypilot:lambda").gpu_memory_gb,
+        Some(80.0),
+        "a per-GPU figure is kept"
+    );
+}
