@@ -109,6 +109,39 @@ pub struct SettingsArgs {
     /// Limit for in-flight requests and workers to finish on shutdown [default: 20s].
     #[arg(long, env = "GPUBROKER_SHUTDOWN_TIMEOUT", global = true)]
     pub shutdown_timeout: Option<String>,
+    /// Price sources: vastai, runpod, lambda, demo, skypilot:<cloud>=<url|path>, file:<path> [default: demo].
+    #[arg(long, env = "GPUBROKER_SOURCES", global = true)]
+    pub sources: Option<String>,
+    #[arg(
+        long,
+        env = "VASTAI_API_KEY",
+        global = true,
+        hide = true,
+        hide_env_values = true
+    )]
+    pub vastai_api_key: Option<String>,
+    #[arg(
+        long,
+        env = "RUNPOD_API_KEY",
+        global = true,
+        hide = true,
+        hide_env_values = true
+    )]
+    pub runpod_api_key: Option<String>,
+    #[arg(
+        long,
+        env = "LAMBDA_API_KEY",
+        global = true,
+        hide = true,
+        hide_env_values = true
+    )]
+    pub lambda_api_key: Option<String>,
+    #[arg(long, env = "VASTAI_API_URL", global = true, hide = true)]
+    pub vastai_api_url: Option<String>,
+    #[arg(long, env = "RUNPOD_API_URL", global = true, hide = true)]
+    pub runpod_api_url: Option<String>,
+    #[arg(long, env = "LAMBDA_API_URL", global = true, hide = true)]
+    pub lambda_api_url: Option<String>,
 }
 
 impl SettingsArgs {
@@ -137,6 +170,13 @@ impl SettingsArgs {
             log_format: self.log_format,
             drain_delay: self.drain_delay,
             shutdown_timeout: self.shutdown_timeout,
+            sources: self.sources,
+            vastai_api_key: self.vastai_api_key,
+            runpod_api_key: self.runpod_api_key,
+            lambda_api_key: self.lambda_api_key,
+            vastai_api_url: self.vastai_api_url,
+            runpod_api_url: self.runpod_api_url,
+            lambda_api_url: self.lambda_api_url,
         };
         flags.layer_over(file_layer).validate()
     }

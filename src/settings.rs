@@ -17,6 +17,9 @@ use url::Url;
 
 use crate::secret::{MasterKey, MasterKeyError};
 
+pub mod sources;
+pub use sources::{ProviderCredentials, SourceSpec};
+
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10355";
 /// Default data directory, relative to the working directory.
@@ -45,6 +48,13 @@ pub struct RawSettings {
     pub log_format: Option<String>,
     pub drain_delay: Option<String>,
     pub shutdown_timeout: Option<String>,
+    pub sources: Option<String>,
+    pub vastai_api_key: Option<String>,
+    pub runpod_api_key: Option<String>,
+    pub lambda_api_key: Option<String>,
+    pub vastai_api_url: Option<String>,
+    pub runpod_api_url: Option<String>,
+    pub lambda_api_url: Option<String>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -135,6 +145,10 @@ pub struct Settings {
     pub drain_delay: Duration,
     /// Upper bound for in-flight requests and background tasks to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// Enabled price sources.
+    pub sources: Vec<SourceSpec>,
+    /// Provider API keys and URL overrides.
+    pub credentials: ProviderCredentials,
 }
 
 /// Every problem found while validating settings, reported together.
@@ -166,6 +180,13 @@ impl RawSettings {
             log_format: self.log_format.or(lower.log_format),
             drain_delay: self.drain_delay.or(lower.drain_delay),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            sources: self.sources.or(lower.sources),
+            vastai_api_key: self.vastai_api_key.or(lower.vastai_api_key),
+            runpod_api_key: self.runpod_api_key.or(lower.runpod_api_key),
+            lambda_api_key: self.lambda_api_key.or(lower.lambda_api_key),
+            vastai_api_url: self.vastai_api_url.or(lower.vastai_api_url),
+            runpod_api_url: self.runpod_api_url.or(lower.runpod_api_url),
+            lambda_api_url: self.lambda_api_url.or(lower.lambda_api_url),
         }
     }
 
@@ -279,6 +300,15 @@ impl RawSettings {
                 "GPUBROKER_DRAIN_DELAY + GPUBROKER_SHUTDOWN_TIMEOUT must not exceed 25s".into(),
             );
         }
+        let credentials = ProviderCredentials {
+            vastai_key: self.vastai_api_key,
+            runpod_key: self.runpod_api_key,
+            lambda_key: self.lambda_api_key,
+            vastai_url: self.vastai_api_url,
+            runpod_url: self.runpod_api_url,
+            lambda_url: self.lambda_api_url,
+        };
+        let sources = sources::parse_sources(self.sources.as_deref(), &credentials, &mut problems);
         let settings = Settings {
             listen,
             data_dir,
@@ -291,6 +321,8 @@ impl RawSettings {
             log_format,
             drain_delay,
             shutdown_timeout,
+            sources,
+            credentials,
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());
