@@ -10,6 +10,7 @@ use crate::cli::say;
 use crate::domain::query::Query;
 use crate::http::offer_view::{last_success, OfferView};
 use crate::http::offers::OfferSearchResponse;
+use crate::providers::source::PriceSource;
 use crate::providers::{runpod, skypilot, vastai, ParseReport};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -171,6 +172,15 @@ async fn local(
         .await
         .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
+    if settings
+        .sources
+        .contains(&crate::settings::SourceSpec::Demo)
+    {
+        // The demo market is computed in-process: refresh it so a fresh install has a market.
+        let demo = crate::providers::demo::DemoSource::default();
+        let report = crate::providers::source::PriceSource::fetch(&demo).await?;
+        ingest_report(&store, None, demo.id(), report, 0).await?;
+    }
     let catalog = Catalog::default();
     catalog.reload(&store).await?;
     let windows = crate::providers::configured_sources(settings)

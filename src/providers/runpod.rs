@@ -6,6 +6,8 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::http;
+use super::source::{FetchFuture, PriceSource, SourceError, SourcePolicy};
 use super::{Availability, ParseReport, RawOffer, Skipped};
 use crate::domain::money::MicroUsd;
 
@@ -147,6 +149,90 @@ fn offer(
     })
 }
 
+/// Default base URL of the RunPod API.
+pub const DEFAULT_BASE_URL: &str = "https://api.runpod.io";
+
+/// The GraphQL query [`RunpodSource`] sends.
+pub const GPU_TYPES_QUERY: &str = "query GpuTypes { gpuTypes { id displayName memoryInGb \
+    maxGpuCount secureCloud communityCloud securePrice communityPrice secureSpotPrice \
+    communitySpotPrice } }";
+
+/// Largest `gpuTypes` response read.
+pub const BODY_LIMIT: usize = 4 << 20;
+
+/// The live RunPod GPU price list (`POST /graphql`).
+///
+/// GraphQL answers errors with status 200: an `errors` answer whose message speaks of
+/// authorisation (unauthorized, unauthenticated, forbidden, API key) is reported as
+/// [`SourceError::Status`] 401, so it is not retried; any other as [`SourceError::Parse`].
+pub struct RunpodSource {
+    client: reqwest::Client,
+    endpoint: String,
+    api_key: String,
+    policy: SourcePolicy,
+}
+
+impl RunpodSource {
+    /// A source for `base_url` (default [`DEFAULT_BASE_URL`]) with the account's API key.
+    pub fn new(base_url: Option<String>, api_key: String, policy: SourcePolicy) -> Self {
+        let base = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        Self {
+            client: http::client(),
+            endpoint: format!("{}/graphql", base.trim_end_matches('/')),
+            api_key,
+            policy,
+        }
+    }
+
+    async fn fetch_once(&self) -> Result<ParseReport, SourceError> {
+        let request = self
+            .client
+            .post(&self.endpoint)
+            .bearer_auth(&self.api_key)
+            .json(&json!({ "query": GPU_TYPES_QUERY }));
+        let result = match http::send(request, self.policy.timeout, BODY_LIMIT).await {
+            Ok(text) => http::parse_blocking(text, parse)
+                .await
+                .map_err(graphql_auth),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| http::redact(e, &self.api_key))
+    }
+}
+
+/// Turns a GraphQL authorisation error into a 401.
+fn graphql_auth(err: SourceError) -> SourceError {
+    let SourceError::Parse(message) = &err else {
+        return err;
+    };
+    let lower = message.to_ascii_lowercase();
+    let auth = ["unauthorized", "unauthenticated", "forbidden", "api key"];
+    if lower.contains("graphql errors") && auth.iter().any(|word| lower.contains(word)) {
+        let snippet = http::snippet(message);
+        SourceError::Status {
+            status: 401,
+            snippet,
+            retry_after: None,
+        }
+    } else {
+        err
+    }
+}
+
+impl PriceSource for RunpodSource {
+    fn id(&self) -> &str {
+        PROVIDER
+    }
+
+    fn policy(&self) -> &SourcePolicy {
+        &self.policy
+    }
+
+    fn fetch(&self) -> FetchFuture<'_> {
+        Box::pin(self.fetch_once())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +280,89 @@ mod tests {
             .contains("unauthorized"));
         assert!(parse(r#"{"data": {}}"#).is_err());
         assert!(parse(r#"{"data": {"gpuTypes": [{"id": "x""#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+    use crate::providers::fake_server::{check_failure_modes, FakeServer, Reply};
+
+    const CAPTURED: &str =
+        include_str!("../../../shared/data/catalogs/runpod-graphql/gpu_prices.json");
+
+    fn wrapped() -> String {
+        format!("{{\"data\": {{\"gpuTypes\": {CAPTURED}}}}}")
+    }
+
+    fn source(server: &FakeServer) -> RunpodSource {
+        RunpodSource::new(
+            Some(server.base_url.clone()),
+            "rp-key".into(),
+            SourcePolicy::http(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_live_source_posts_the_query_and_parses_the_captured_response() {
+        let server = FakeServer::start(vec![Reply::ok(wrapped())]).await;
+        let report = source(&server).fetch().await.unwrap();
+        assert_eq!(
+            report,
+            parse(CAPTURED).unwrap(),
+            "same offers as the bare capture"
+        );
+        assert!(report.offers.len() > 40);
+        let requests = server.requests();
+        let request = &requests[0];
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", "/graphql")
+        );
+        assert_eq!(request.headers["authorization"], "Bearer rp-key");
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        let query = body["query"].as_str().unwrap();
+        assert!(
+            query.starts_with("query GpuTypes { gpuTypes { id displayName"),
+            "{query}"
+        );
+        for field in [
+            "memoryInGb",
+            "secureCloud",
+            "communitySpotPrice",
+            "secureSpotPrice",
+        ] {
+            assert!(query.contains(field), "{field} missing from {query}");
+        }
+    }
+
+    #[tokio::test]
+    async fn graphql_errors_are_401_when_about_authorisation_else_parse_errors() {
+        let unauthorized =
+            r#"{"errors": [{"message": "Unauthorized: bad key rp-key"}], "data": null}"#;
+        let broken = r#"{"errors": [{"message": "Cannot query field \"foo\""}]}"#;
+        let server = FakeServer::start(vec![Reply::ok(unauthorized), Reply::ok(broken)]).await;
+        let err = source(&server).fetch().await.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Status { status: 401, .. }),
+            "{err:?}"
+        );
+        assert!(
+            !err.is_retryable() && !err.to_string().contains("rp-key"),
+            "{err}"
+        );
+        let err = source(&server).fetch().await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Parse(m) if m.contains("Cannot query field")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_live_source_maps_every_failure_mode() {
+        let make = |base: String, policy| -> Box<dyn PriceSource> {
+            Box::new(RunpodSource::new(Some(base), "rp-key".into(), policy))
+        };
+        check_failure_modes(&make, "rp-key", &wrapped()).await;
     }
 }

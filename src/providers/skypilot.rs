@@ -6,9 +6,13 @@
 //! Bad rows are skipped with their line number and reason, never silently.
 
 use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::http;
+use super::source::{FetchFuture, PriceSource, SourceError, SourcePolicy};
 use super::{pyrepr, Availability, ParseReport, RawOffer, Skipped};
 use crate::domain::money::MicroUsd;
 
@@ -162,6 +166,152 @@ fn gpu_memory_mib(info: &Value, count: u32) -> Option<u64> {
         .or(total)
         .filter(|m| *m > 0.0)
         .map(|m| m.round() as u64)
+}
+
+/// Largest catalog read, from a URL or a file.
+pub const CATALOG_LIMIT: usize = 128 << 20;
+
+/// Where a catalog lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Location {
+    Url(String),
+    Path(PathBuf),
+}
+
+/// A SkyPilot `vms.csv` for one cloud, read from an `http(s)://` URL or a local path.
+/// Its id is `skypilot:<cloud>`; its offers carry `<cloud>` as their provider.
+pub struct SkypilotSource {
+    id: String,
+    cloud: String,
+    location: Location,
+    client: reqwest::Client,
+    policy: SourcePolicy,
+}
+
+impl SkypilotSource {
+    /// A source for `cloud`'s catalog at `location`: a URL when it starts with `http://`
+    /// or `https://`, else a path (a leading `file://` is dropped).
+    pub fn new(cloud: String, location: String, policy: SourcePolicy) -> Self {
+        let lower = location.to_ascii_lowercase();
+        let location = if lower.starts_with("http://") || lower.starts_with("https://") {
+            Location::Url(location)
+        } else {
+            let path = location.strip_prefix("file://").unwrap_or(&location);
+            Location::Path(PathBuf::from(path))
+        };
+        Self {
+            id: format!("skypilot:{cloud}"),
+            cloud,
+            location,
+            client: http::client(),
+            policy,
+        }
+    }
+
+    async fn fetch_once(&self) -> Result<ParseReport, SourceError> {
+        let text = match &self.location {
+            Location::Url(url) => {
+                let request = self.client.get(url);
+                http::send(request, self.policy.timeout, CATALOG_LIMIT).await?
+            }
+            Location::Path(path) => read_catalog(path).await?,
+        };
+        let cloud = self.cloud.clone();
+        http::parse_blocking(text, move |text| parse(text, &cloud)).await
+    }
+}
+
+/// Reads a catalog file: a missing or unreadable file is a configuration error.
+async fn read_catalog(path: &Path) -> Result<String, SourceError> {
+    let failed = |e: std::io::Error| {
+        let message = format!("cannot read {}: {e}", path.display());
+        match e.kind() {
+            ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::IsADirectory => {
+                SourceError::Config(message)
+            }
+            ErrorKind::InvalidData => SourceError::Parse(message),
+            _ => SourceError::Transport(message),
+        }
+    };
+    let size = tokio::fs::metadata(path).await.map_err(failed)?.len();
+    if size > CATALOG_LIMIT as u64 {
+        let message = format!("{} is larger than {CATALOG_LIMIT} bytes", path.display());
+        return Err(SourceError::Config(message));
+    }
+    tokio::fs::read_to_string(path).await.map_err(failed)
+}
+
+impl PriceSource for SkypilotSource {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn policy(&self) -> &SourcePolicy {
+        &self.policy
+    }
+
+    fn fetch(&self) -> FetchFuture<'_> {
+        Box::pin(self.fetch_once())
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::providers::fake_server::{check_failure_modes, FakeServer, Reply};
+
+    const LAMBDA: &str =
+        include_str!("../../../shared/data/catalogs/skypilot-catalog/v8/lambda/vms.csv");
+
+    #[tokio::test]
+    async fn a_catalog_file_is_read_and_its_offers_carry_the_cloud() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(LAMBDA.as_bytes()).unwrap();
+        let location = format!("file://{}", file.path().display());
+        let source = SkypilotSource::new("lambda".into(), location, SourcePolicy::catalog());
+        assert_eq!(source.id(), "skypilot:lambda");
+        let report = source.fetch().await.unwrap();
+        assert_eq!(report, parse(LAMBDA, "lambda").unwrap());
+        assert_eq!((report.offers.len(), report.cpu_only), (374, 34));
+        assert!(report.offers.iter().all(|o| o.provider == "lambda"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_a_configuration_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("vms.csv").to_string_lossy().into_owned();
+        let source = SkypilotSource::new("aws".into(), missing, SourcePolicy::catalog());
+        let err = source.fetch().await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Config(m) if m.contains("vms.csv")),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_catalog_url_is_fetched_with_get() {
+        let server = FakeServer::start(vec![Reply::ok(LAMBDA)]).await;
+        let url = format!("{}/catalogs/v8/lambda/vms.csv", server.base_url);
+        let source = SkypilotSource::new("lambda".into(), url, SourcePolicy::catalog());
+        let report = source.fetch().await.unwrap();
+        assert_eq!(report.offers.len(), 374);
+        let requests = server.requests();
+        assert_eq!(requests[0].method, "GET");
+        assert_eq!(requests[0].path, "/catalogs/v8/lambda/vms.csv");
+        assert!(!requests[0].headers.contains_key("authorization"));
+    }
+
+    #[tokio::test]
+    async fn the_url_source_maps_every_failure_mode() {
+        let make = |base: String, policy| -> Box<dyn PriceSource> {
+            let url = format!("{base}/vms.csv");
+            Box::new(SkypilotSource::new("lambda".into(), url, policy))
+        };
+        check_failure_modes(&make, "", LAMBDA).await;
+    }
 }
 
 #[cfg(test)]

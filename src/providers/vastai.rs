@@ -6,6 +6,8 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::http;
+use super::source::{FetchFuture, PriceSource, SourceError, SourcePolicy};
 use super::{Availability, ParseReport, RawOffer, Skipped};
 use crate::domain::money::MicroUsd;
 
@@ -136,6 +138,72 @@ fn convert(o: VastOffer) -> Result<RawOffer, String> {
     })
 }
 
+/// Default base URL of the Vast.ai console API.
+pub const DEFAULT_BASE_URL: &str = "https://console.vast.ai";
+
+/// Largest search response read (5,000 offers are about 14 MB).
+pub const BODY_LIMIT: usize = 64 << 20;
+
+/// The search [`VastSource`] sends: verified, rentable, unrented on-demand offers on
+/// Vast's own hosts, cheapest first.
+pub fn search_query() -> Value {
+    json!({
+        "verified": {"eq": true},
+        "rentable": {"eq": true},
+        "rented": {"eq": false},
+        "external": {"eq": false},
+        "type": "on-demand",
+        "order": [["dph_total", "asc"]],
+        "limit": 5000
+    })
+}
+
+/// The live Vast.ai marketplace (`POST /api/v0/bundles/`); the search works without a key.
+pub struct VastSource {
+    client: reqwest::Client,
+    endpoint: String,
+    api_key: Option<String>,
+    policy: SourcePolicy,
+}
+
+impl VastSource {
+    /// A source for `base_url` (default [`DEFAULT_BASE_URL`]), with an optional API key.
+    pub fn new(base_url: Option<String>, api_key: Option<String>, policy: SourcePolicy) -> Self {
+        let base = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        Self {
+            client: http::client(),
+            endpoint: format!("{}/api/v0/bundles/", base.trim_end_matches('/')),
+            api_key: api_key.filter(|k| !k.is_empty()),
+            policy,
+        }
+    }
+
+    async fn fetch_once(&self) -> Result<ParseReport, SourceError> {
+        let mut request = self.client.post(&self.endpoint).json(&search_query());
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let text = http::send(request, self.policy.timeout, BODY_LIMIT)
+            .await
+            .map_err(|e| http::redact(e, self.api_key.as_deref().unwrap_or_default()))?;
+        http::parse_blocking(text, parse).await
+    }
+}
+
+impl PriceSource for VastSource {
+    fn id(&self) -> &str {
+        PROVIDER
+    }
+
+    fn policy(&self) -> &SourcePolicy {
+        &self.policy
+    }
+
+    fn fetch(&self) -> FetchFuture<'_> {
+        Box::pin(self.fetch_once())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +248,62 @@ mod tests {
         );
         assert!(parse("{\"offers\": 3}").is_err());
         assert!(parse("[{\"id\": 1,").is_err(), "truncated body");
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+    use crate::providers::fake_server::{check_failure_modes, FakeServer, Reply};
+
+    const CAPTURED: &str = include_str!("../../../shared/data/catalogs/vast-python/search.json");
+    const SMALL: &str =
+        r#"{"offers": [{"id": 7, "gpu_name": "RTX 4090", "num_gpus": 2, "dph_total": 0.7}]}"#;
+
+    #[tokio::test]
+    async fn the_live_source_posts_the_search_and_parses_the_captured_response() {
+        let server =
+            FakeServer::start(vec![Reply::ok(format!("{{\"offers\": {CAPTURED}}}"))]).await;
+        let source = VastSource::new(
+            Some(server.base_url.clone()),
+            Some("vast-key".into()),
+            SourcePolicy::http(),
+        );
+        assert_eq!(source.id(), "vastai");
+        let report = source.fetch().await.unwrap();
+        assert_eq!(report.offers.len(), 1396);
+        assert_eq!(report.offers[0].price, Some(MicroUsd(168_056)));
+        let requests = server.requests();
+        let request = &requests[0];
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", "/api/v0/bundles/")
+        );
+        assert_eq!(request.headers["authorization"], "Bearer vast-key");
+        assert_eq!(request.headers["content-type"], "application/json");
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(body["rentable"], json!({"eq": true}));
+        assert_eq!(body["order"], json!([["dph_total", "asc"]]));
+        assert_eq!(body, search_query());
+    }
+
+    #[tokio::test]
+    async fn without_a_key_no_authorization_header_is_sent() {
+        let server = FakeServer::start(vec![Reply::ok(SMALL)]).await;
+        let source = VastSource::new(
+            Some(server.base_url.clone()),
+            Some(String::new()),
+            SourcePolicy::http(),
+        );
+        assert_eq!(source.fetch().await.unwrap().offers[0].gpu_count, 2);
+        assert!(!server.requests()[0].headers.contains_key("authorization"));
+    }
+
+    #[tokio::test]
+    async fn the_live_source_maps_every_failure_mode() {
+        let make = |base: String, policy| -> Box<dyn PriceSource> {
+            Box::new(VastSource::new(Some(base), Some("vast-key".into()), policy))
+        };
+        check_failure_modes(&make, "vast-key", SMALL).await;
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `GPUBROKER_SOURCES` is a comma-separated list: `vastai`, `runpod`, `lambda`, `demo`,
 //! `skypilot:<cloud>=<url or path>` and `file:<path>`. Unset, only the demo market runs;
-//! set, exactly the listed sources run (add `demo` to keep it).
+//! set, exactly the listed sources run (add `demo` to keep it); `none` runs no source.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -60,6 +60,9 @@ pub fn parse_sources(
     let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
         return vec![SourceSpec::Demo];
     };
+    if raw.trim() == "none" {
+        return Vec::new();
+    }
     let mut specs = Vec::new();
     for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let spec = match item {
@@ -151,6 +154,9 @@ mod tests {
             [SourceSpec::Demo]
         );
         assert!(problems.is_empty());
+        assert!(
+            parse_sources(Some("none"), &ProviderCredentials::default(), &mut problems).is_empty()
+        );
     }
 
     #[test]

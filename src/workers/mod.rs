@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 
+pub mod ingest;
 mod maintenance;
 
 /// The running background workers.
@@ -21,6 +22,10 @@ impl Workers {
         let token = state.shutdown.child_token();
         let mut tasks = JoinSet::new();
         tasks.spawn(maintenance::run(state.clone(), token.clone()));
+        tasks.spawn(ingest::freshness(state.clone(), token.clone()));
+        for source in &state.sources {
+            tasks.spawn(ingest::run(state.clone(), source.clone(), token.clone()));
+        }
         Self { tasks, token }
     }
 
