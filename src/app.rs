@@ -63,6 +63,16 @@ impl AppState {
     /// Builds the state in the `Starting` phase.
     pub fn new(settings: Settings, store: Store, master_key: MasterKey) -> Self {
         let sources = crate::providers::configured_sources(&settings);
+        Self::with_sources(settings, store, master_key, sources)
+    }
+
+    /// Like [`AppState::new`] with explicitly given price sources.
+    pub fn with_sources(
+        settings: Settings,
+        store: Store,
+        master_key: MasterKey,
+        sources: Vec<Arc<dyn PriceSource>>,
+    ) -> Self {
         Self(Arc::new(AppInner {
             settings,
             store,

@@ -296,3 +296,92 @@ async fn gpu_registry_and_providers_endpoints() {
     assert_eq!(lambda["status"]["live_offers"], 374);
     app.stop().await.unwrap();
 }
+
+/// A provider that times out is named in `warnings`; the other sources still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_times_out_is_reported_while_others_answer() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use gpubroker::providers::resilience::CircuitBreaker;
+    use gpubroker::providers::source::{PriceSource, SourcePolicy};
+    use gpubroker::providers::{skypilot::SkypilotSource, vastai::VastSource};
+    use gpubroker::workers::ingest::ingest_once;
+
+    // A Vast.ai API that never answers in time.
+    let slow = axum::Router::new().route(
+        "/api/v0/bundles/",
+        axum::routing::post(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "{\"offers\": []}"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+
+    let policy = SourcePolicy {
+        timeout: Duration::from_millis(300),
+        retries: 1,
+        backoff: Duration::from_millis(10),
+        ..SourcePolicy::http()
+    };
+    let vast: Arc<dyn PriceSource> = Arc::new(VastSource::new(Some(fake), None, policy));
+    let csv = format!("{CATALOGS}/skypilot-catalog/v8/lambda/vms.csv");
+    let lambda: Arc<dyn PriceSource> = Arc::new(SkypilotSource::new(
+        "lambda".into(),
+        csv,
+        SourcePolicy::catalog(),
+    ));
+
+    let db = crate::common::TestDb::new(Backend::Sqlite).await.unwrap();
+    let settings = db.settings();
+    let (key, _) = settings.master_key.load().unwrap();
+    let store = db.migrated_store().await;
+    let state = gpubroker::app::AppState::with_sources(
+        settings,
+        store,
+        key,
+        vec![vast.clone(), lambda.clone()],
+    );
+    let started = std::time::Instant::now();
+    let (a, b) = (
+        CircuitBreaker::new(vast.policy()),
+        CircuitBreaker::new(lambda.policy()),
+    );
+    tokio::join!(
+        ingest_once(&state, vast.as_ref(), &a),
+        ingest_once(&state, lambda.as_ref(), &b)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the timeout fired: {:?}",
+        started.elapsed()
+    );
+
+    let router = gpubroker::http::router(state.clone());
+    let response = tower::ServiceExt::oneshot(
+        router,
+        axum::http::Request::get("/api/v2/offers?q=sort%3Dprice&limit=3")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let page: OfferSearchResponse = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(page.total, 374, "lambda's offers are all there");
+    assert_eq!(page.warnings.len(), 1, "{:?}", page.warnings);
+    assert_eq!(page.warnings[0].source, "vastai");
+    assert_eq!(page.warnings[0].freshness, "stale");
+    assert!(
+        page.warnings[0].message.contains("timed out"),
+        "{}",
+        page.warnings[0].message
+    );
+    let health = state.store.source_health().await.unwrap();
+    let vast_health = health.iter().find(|h| h.source == "vastai").unwrap();
+    assert_eq!((vast_health.failures, vast_health.successes), (1, 0));
+}
