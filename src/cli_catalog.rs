@@ -30,6 +30,8 @@ pub enum ImportKind {
     Vastai { file: PathBuf },
     /// A saved RunPod GraphQL `gpuTypes` response (JSON).
     Runpod { file: PathBuf },
+    /// Your own offers (private or on-prem capacity) as CSV or JSON in GPUBROKER's offer fields.
+    File { file: PathBuf },
 }
 
 /// `gpubroker search` arguments.
@@ -83,6 +85,16 @@ pub async fn import(settings: &Settings, kind: ImportKind) -> anyhow::Result<()>
             let report =
                 runpod::parse(&read(&file)?).with_context(|| file.display().to_string())?;
             vec![(runpod::PROVIDER.to_owned(), report)]
+        }
+        ImportKind::File { file } => {
+            let format = crate::providers::file::Format::from_path(&file)
+                .with_context(|| format!("{}: use a .csv or .json file", file.display()))?;
+            let report = crate::providers::file::parse(&read(&file)?, format)
+                .with_context(|| file.display().to_string())?;
+            let stem = file
+                .file_stem()
+                .map_or_else(|| "offers".into(), |s| s.to_string_lossy());
+            vec![(format!("file:{stem}"), report)]
         }
     };
     for (source, report) in jobs {

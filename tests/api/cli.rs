@@ -129,6 +129,19 @@ fn every_captured_file_imports_with_every_gpu_resolved_and_searches() {
     assert!(offers.iter().all(|o| o["gpu_count"].as_u64().unwrap() >= 8));
     assert!(offers[0]["price_per_gpu_hour"].as_f64() <= offers[1]["price_per_gpu_hour"].as_f64());
 
+    let own = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/providers/testdata/offers.csv"
+    );
+    let imported = stdout(&run(dir.path(), &["import", "file", own]));
+    assert!(imported.starts_with("file:offers: "), "{imported}");
+    assert!(
+        imported.contains("skipped") && imported.contains("line/record"),
+        "bad rows are named: {imported}"
+    );
+    let bad_ext = run(dir.path(), &["import", "file", "offers.txt"]);
+    assert!(String::from_utf8_lossy(&bad_ext.stderr).contains(".csv or .json"));
+
     let none = run(dir.path(), &["search", "gpu=H100 price<0.01"]);
     assert!(stdout(&none).contains("0 of 0 matching offers"));
 }
