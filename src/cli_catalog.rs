@@ -8,7 +8,6 @@ use clap::{Args, Subcommand};
 use crate::catalog::live::{ingest_report, Catalog, IngestSummary};
 use crate::cli::say;
 use crate::domain::query::Query;
-use crate::http::offer_view::{last_success, OfferView};
 use crate::http::offers::OfferSearchResponse;
 use crate::providers::source::PriceSource;
 use crate::providers::{runpod, skypilot, vastai, ParseReport};
@@ -201,21 +200,12 @@ async fn local(
         .collect();
     catalog.refresh_freshness(&store, &windows).await?;
     store.close().await;
-    let snapshot = catalog.snapshot();
-    let statuses = catalog.statuses();
-    let seen = last_success(&statuses);
-    let page = snapshot.search_page(query, 0, limit as usize);
-    Ok(OfferSearchResponse {
-        offers: page
-            .offers
-            .iter()
-            .map(|o| OfferView::new(o, &snapshot, &seen))
-            .collect(),
-        total: page.total,
-        next_cursor: None,
-        warnings: crate::http::offer_view::warnings(&statuses),
-        query: query.to_string(),
-    })
+    Ok(crate::http::offers::search_response(
+        &catalog,
+        query,
+        0,
+        limit as usize,
+    ))
 }
 
 async fn remote(server: &str, query: &str, limit: u32) -> anyhow::Result<OfferSearchResponse> {

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use super::offer_view::{last_success, warnings, OfferView, SourceWarning};
 use crate::app::AppState;
+use crate::catalog::live::Catalog;
 use crate::catalog::search::DEFAULT_LIMIT;
 use crate::domain::query::{Field, Query, MAX_LIMIT};
 use crate::error::{ApiError, ErrorBody};
@@ -74,17 +75,32 @@ pub async fn list_offers(
             "limit must be from 1 to {MAX_LIMIT}"
         )));
     }
-    let canonical = query.to_string();
     let offset = match &params.cursor {
-        Some(cursor) => decode_cursor(cursor, &canonical)?,
+        Some(cursor) => decode_cursor(cursor, &query.to_string())?,
         None => 0,
     };
-    let snapshot = state.catalog.snapshot();
-    let statuses = state.catalog.statuses();
-    let page = snapshot.search_page(&query, offset, limit as usize);
+    Ok(Json(search_response(
+        &state.catalog,
+        &query,
+        offset,
+        limit as usize,
+    )))
+}
+
+/// One page of `query` over the live catalog (shared by the API and the local CLI).
+pub fn search_response(
+    catalog: &Catalog,
+    query: &Query,
+    offset: usize,
+    limit: usize,
+) -> OfferSearchResponse {
+    let snapshot = catalog.snapshot();
+    let statuses = catalog.statuses();
+    let page = snapshot.search_page(query, offset, limit);
     let seen = last_success(&statuses);
+    let canonical = query.to_string();
     let next = offset + page.offers.len();
-    Ok(Json(OfferSearchResponse {
+    OfferSearchResponse {
         offers: page
             .offers
             .iter()
@@ -94,7 +110,7 @@ pub async fn list_offers(
         next_cursor: (next < page.total).then(|| encode_cursor(next, &canonical)),
         warnings: warnings(&statuses),
         query: canonical,
-    }))
+    }
 }
 
 /// Builds one query from `q` and the plain parameters.
