@@ -26,6 +26,8 @@ pub struct Snapshot {
     by_provider: Arc<HashMap<String, Vec<u32>>>,
     /// Sources (`Offer::source`) whose offers are past their stale window.
     stale_sources: Vec<String>,
+    /// Numeric fields by column (NaN when missing), indexed like `search::COLUMNS`.
+    pub(crate) columns: Arc<Vec<Vec<f64>>>,
 }
 
 impl Snapshot {
@@ -44,11 +46,21 @@ impl Snapshot {
                 .or_default()
                 .push(i);
         }
+        let columns = search::COLUMNS
+            .iter()
+            .map(|f| {
+                offers
+                    .iter()
+                    .map(|o| search::numeric(o, *f).unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect();
         Arc::new(Snapshot {
             offers: Arc::new(offers),
             by_gpu: Arc::new(by_gpu),
             by_provider: Arc::new(by_provider),
             stale_sources,
+            columns: Arc::new(columns),
         })
     }
 
@@ -59,6 +71,7 @@ impl Snapshot {
             by_gpu: Arc::clone(&self.by_gpu),
             by_provider: Arc::clone(&self.by_provider),
             stale_sources,
+            columns: Arc::clone(&self.columns),
         })
     }
 

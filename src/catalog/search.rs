@@ -1,11 +1,38 @@
 //! Query evaluation over a snapshot: index pre-selection, filters, sort, limit.
 
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use super::Snapshot;
 use crate::domain::gpu;
 use crate::domain::offer::Offer;
 use crate::domain::query::{Field, FieldKind, Filter, Op, Query, Value};
+
+/// Numeric fields kept as columns in the snapshot.
+pub(crate) const COLUMNS: [Field; 12] = [
+    Field::Count,
+    Field::Vram,
+    Field::TotalVram,
+    Field::Vcpus,
+    Field::Ram,
+    Field::Disk,
+    Field::Price,
+    Field::PricePerGpu,
+    Field::Spot,
+    Field::Tflops,
+    Field::Bw,
+    Field::Value,
+];
+
+fn column_of(snapshot: &Snapshot, field: Field) -> Option<&[f64]> {
+    let i = COLUMNS.iter().position(|f| *f == field)?;
+    snapshot.columns.get(i).map(Vec::as_slice)
+}
+
+fn value_at(col: &[f64], i: usize) -> Option<f64> {
+    let x = col[i];
+    (!x.is_nan()).then_some(x)
+}
 
 /// Default number of results when the query sets no limit.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -80,8 +107,37 @@ fn mentions_stale(query: &Query) -> bool {
     query.filters.iter().any(|f| f.field == Field::Stale)
 }
 
+/// Candidate positions from the provider index for `provider=` / `provider in [..]`.
+fn provider_candidates(snapshot: &Snapshot, query: &Query) -> Option<Vec<u32>> {
+    let filter = query
+        .filters
+        .iter()
+        .find(|f| f.field == Field::Provider && matches!(f.op, Op::Eq | Op::In))?;
+    let wanted: Vec<&str> = match &filter.value {
+        Value::Text(t) => vec![t.as_str()],
+        Value::List(items) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect(),
+        _ => return None,
+    };
+    let positions: Vec<u32> = snapshot
+        .by_provider
+        .iter()
+        .filter(|(p, _)| wanted.iter().any(|w| w.eq_ignore_ascii_case(p)))
+        .flat_map(|(_, list)| list.iter().copied())
+        .collect();
+    Some(positions)
+}
+
 /// Candidate positions from the GPU index for a `gpu=` filter, when there is one.
 fn candidates(snapshot: &Snapshot, query: &Query) -> Option<Vec<u32>> {
+    if let Some(p) = provider_candidates(snapshot, query) {
+        return Some(p);
+    }
     let filter = query
         .filters
         .iter()
@@ -100,7 +156,7 @@ fn candidates(snapshot: &Snapshot, query: &Query) -> Option<Vec<u32>> {
     if let Some(list) = snapshot.by_gpu.get("") {
         positions.extend(list);
     }
-    positions.sort_unstable();
+
     Some(positions)
 }
 
@@ -131,6 +187,96 @@ impl Snapshot {
 
     /// The `limit` results after the first `offset`, in the query's order.
     pub fn search_page(&self, query: &Query, offset: usize, limit: usize) -> SearchPage<'_> {
+        let end = offset.saturating_add(limit);
+        let fields: Vec<(Field, bool)> = query
+            .sort
+            .iter()
+            .map(|k| (k.field, k.descending))
+            .chain([(Field::Price, false)])
+            .collect();
+        if fields.len() > MAX_KEYS || end == 0 {
+            return self.search_page_slow(query, offset, limit);
+        }
+        let include_stale = mentions_stale(query);
+        // Per filter: its column when numeric.
+        let by_provider = provider_candidates(self, query).is_some();
+        let filters: Vec<&Filter> = query
+            .filters
+            .iter()
+            .filter(|f| {
+                !(by_provider && f.field == Field::Provider && matches!(f.op, Op::Eq | Op::In))
+            })
+            .collect();
+        let filter_cols: Vec<Option<&[f64]>> =
+            filters.iter().map(|f| column_of(self, f.field)).collect();
+        let sort_cols: Vec<Option<&[f64]>> =
+            fields.iter().map(|(f, _)| column_of(self, *f)).collect();
+        let keep = |i: usize| {
+            let o = &self.offers[i];
+            (include_stale || !self.is_stale(o))
+                && filters.iter().zip(&filter_cols).all(|(f, col)| match col {
+                    Some(col) => f.test_number(value_at(col, i)),
+                    None => matches(self, o, f),
+                })
+        };
+        let mut heap: BinaryHeap<Entry<'_>> = BinaryHeap::with_capacity(end + 1);
+        let mut total = 0;
+        let candidates = candidates(self, query);
+        let iter: Box<dyn Iterator<Item = usize>> = match &candidates {
+            Some(positions) => Box::new(positions.iter().map(|i| *i as usize)),
+            None => Box::new(0..self.offers.len()),
+        };
+        for i in iter {
+            if !keep(i) {
+                continue;
+            }
+            total += 1;
+            let mut key = [f64::INFINITY; MAX_KEYS];
+            for ((slot, (field, descending)), col) in key.iter_mut().zip(&fields).zip(&sort_cols) {
+                let x = match col {
+                    Some(col) => value_at(col, i),
+                    None => numeric(&self.offers[i], *field),
+                };
+                if let Some(x) = x {
+                    *slot = if *descending { -x } else { x };
+                }
+            }
+            if heap.len() == end {
+                if let Some(top) = heap.peek() {
+                    if key
+                        .iter()
+                        .zip(&top.key)
+                        .map(|(a, b)| a.total_cmp(b))
+                        .find(|o| o.is_ne())
+                        == Some(Ordering::Greater)
+                    {
+                        continue;
+                    }
+                }
+            }
+            let entry = Entry {
+                key,
+                offer: &self.offers[i],
+            };
+            if heap.len() < end {
+                heap.push(entry);
+            } else if let Some(mut top) = heap.peek_mut() {
+                if entry < *top {
+                    *top = entry;
+                }
+            }
+        }
+        let offers = heap
+            .into_sorted_vec()
+            .into_iter()
+            .skip(offset)
+            .map(|e| e.offer)
+            .collect();
+        SearchPage { total, offers }
+    }
+
+    /// Fallback for more sort keys than the fast path holds: collect, select, sort.
+    fn search_page_slow(&self, query: &Query, offset: usize, limit: usize) -> SearchPage<'_> {
         let mut hits = self.matching(query);
         let total = hits.len();
         let end = offset.saturating_add(limit);
@@ -144,6 +290,41 @@ impl Snapshot {
         SearchPage { total, offers }
     }
 }
+
+const MAX_KEYS: usize = 4;
+
+/// A hit with its sort key computed once: each field's value, negated when descending,
+/// +inf when missing (missing sorts last either way); ties broken by id.
+struct Entry<'a> {
+    key: [f64; MAX_KEYS],
+    offer: &'a Offer,
+}
+
+impl Ord for Entry<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        for (a, b) in self.key.iter().zip(&other.key) {
+            let o = a.total_cmp(b);
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        self.offer.id.cmp(&other.offer.id)
+    }
+}
+
+impl PartialOrd for Entry<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Entry<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Entry<'_> {}
 
 /// Orders by the query's sort keys (missing values last), then price, then id.
 fn compare_offers(query: &Query, a: &Offer, b: &Offer) -> Ordering {
@@ -168,4 +349,64 @@ fn compare_offers(query: &Query, a: &Offer, b: &Offer) -> Ordering {
         }
     }
     a.id.cmp(&b.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{skypilot, vastai};
+
+    const CATALOGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/catalogs");
+
+    /// The heap-and-column fast path returns exactly what collect-select-sort returns.
+    #[test]
+    fn fast_path_equals_the_reference_ordering() {
+        let mut offers = Vec::new();
+        for cloud in ["lambda", "shadeform", "lium", "vast"] {
+            let text =
+                std::fs::read_to_string(format!("{CATALOGS}/skypilot-catalog/v8/{cloud}/vms.csv"))
+                    .unwrap();
+            let report = skypilot::parse(&text, cloud).unwrap();
+            offers.extend(
+                report
+                    .offers
+                    .into_iter()
+                    .map(|r| Offer::normalize(r, &format!("skypilot:{cloud}"))),
+            );
+        }
+        let vast = std::fs::read_to_string(format!("{CATALOGS}/vast-python/search.json")).unwrap();
+        offers.extend(
+            vastai::parse(&vast)
+                .unwrap()
+                .offers
+                .into_iter()
+                .map(|r| Offer::normalize(r, "vastai")),
+        );
+        let snapshot = Snapshot::new(offers, vec!["skypilot:lium".into()]);
+        for text in [
+            "",
+            "sort=-spot",
+            "gpu=H100 sort=price",
+            "provider in [lambda,vastai] count>=2 sort=value",
+            "provider=LAMBDA sort=-vram,price_per_gpu",
+            "price_per_gpu<2 vram>=40 sort=-vram",
+            "sort=count,-tflops,bw,ram",
+            "stale=true sort=-price",
+            "region~us sort=disk",
+        ] {
+            let query = Query::parse(text).unwrap();
+            for (offset, limit) in [(0, 50), (7, 13), (0, 5000)] {
+                let fast = snapshot.search_page(&query, offset, limit);
+                let slow = snapshot.search_page_slow(&query, offset, limit);
+                let ids =
+                    |p: &SearchPage<'_>| p.offers.iter().map(|o| o.id.clone()).collect::<Vec<_>>();
+                assert_eq!(fast.total, slow.total, "{text}");
+                assert_eq!(
+                    ids(&fast),
+                    ids(&slow),
+                    "{text} offset {offset} limit {limit}"
+                );
+            }
+        }
+    }
 }
