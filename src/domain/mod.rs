@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no I/O, no database, no HTTP.
 
 pub mod gpu;
+pub mod llm;
 pub mod location;
 pub mod money;
 pub mod offer;
