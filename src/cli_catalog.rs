@@ -236,11 +236,12 @@ fn print_table(page: &OfferSearchResponse) {
         eprintln!("warning: {}", warning.message);
     }
     let money = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |p| format!("{p:.2}"));
-    let rows: Vec<[String; 9]> = page
+    let ranked = page.ranking.is_some();
+    let rows: Vec<Vec<String>> = page
         .offers
         .iter()
         .map(|o| {
-            [
+            let mut row = vec![
                 o.gpu.clone().unwrap_or_else(|| format!("?{}", o.gpu_raw)),
                 o.gpu_count.to_string(),
                 o.gpu_memory_gb
@@ -255,10 +256,17 @@ fn print_table(page: &OfferSearchResponse) {
                     o.availability,
                     if o.stale { " (stale)" } else { "" }
                 ),
-            ]
+            ];
+            if ranked {
+                row.push(
+                    o.score
+                        .map_or_else(|| "-".to_owned(), |s| format!("{s:.4}")),
+                );
+            }
+            row
         })
         .collect();
-    let header = [
+    let mut header = vec![
         "GPU",
         "N",
         "VRAM",
@@ -269,6 +277,9 @@ fn print_table(page: &OfferSearchResponse) {
         "SPOT",
         "AVAILABILITY",
     ];
+    if ranked {
+        header.push("SCORE");
+    }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -288,7 +299,9 @@ fn print_table(page: &OfferSearchResponse) {
             .trim_end()
             .to_owned()
     };
-    say(&line(&header.map(str::to_owned)));
+    say(&line(
+        &header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>(),
+    ));
     for row in &rows {
         say(&line(row));
     }
@@ -298,4 +311,23 @@ fn print_table(page: &OfferSearchResponse) {
         page.total,
         page.query
     ));
+    if let Some(ranking) = &page.ranking {
+        let criteria: Vec<String> = ranking
+            .criteria
+            .iter()
+            .map(|c| {
+                let missing = if c.missing > 0 {
+                    format!(", {} without a value given the mean", c.missing)
+                } else {
+                    String::new()
+                };
+                format!("{} {:.2} ({:?}{missing})", c.name, c.weight, c.direction).to_lowercase()
+            })
+            .collect();
+        say(&format!(
+            "ranked by {}: {}",
+            ranking.method,
+            criteria.join("; ")
+        ));
+    }
 }

@@ -6,7 +6,8 @@ use std::collections::BinaryHeap;
 use super::Snapshot;
 use crate::domain::gpu;
 use crate::domain::offer::Offer;
-use crate::domain::query::{Field, FieldKind, Filter, Op, Query, Value};
+use crate::domain::query::{Field, FieldKind, Filter, Op, Query, Rank, Value};
+use crate::domain::ranking::{compare_scores, topsis, Attribute, Criterion, Direction};
 
 /// Numeric fields kept as columns in the snapshot.
 pub(crate) const COLUMNS: [Field; 12] = [
@@ -43,6 +44,75 @@ pub struct SearchPage<'a> {
     /// Offers matching the query (before the limit).
     pub total: usize,
     pub offers: Vec<&'a Offer>,
+    /// For a computed ranking: each offer's score and how the criteria were used.
+    pub ranking: Option<RankDetail>,
+}
+
+/// How a computed ranking ordered a page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankDetail {
+    /// `topsis`.
+    pub method: &'static str,
+    /// Score per offer of the page, in page order.
+    pub scores: Vec<f64>,
+    pub criteria: Vec<CriterionUse>,
+}
+
+/// One criterion of a ranking as applied to the match set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CriterionUse {
+    pub name: &'static str,
+    pub weight: f64,
+    pub direction: Direction,
+    /// Matches without a value, given the mean of the others.
+    pub missing: usize,
+}
+
+/// Which offers match a query's filters, with numeric filters read from columns and the
+/// provider or GPU index used for candidates where the query allows.
+struct Matcher<'s> {
+    snapshot: &'s Snapshot,
+    include_stale: bool,
+    filters: Vec<(&'s Filter, Option<&'s [f64]>)>,
+    candidates: Option<Vec<u32>>,
+}
+
+impl<'s> Matcher<'s> {
+    fn new(snapshot: &'s Snapshot, query: &'s Query) -> Self {
+        // The provider index satisfies its own filter.
+        let by_provider = provider_candidates(snapshot, query).is_some();
+        let filters = query
+            .filters
+            .iter()
+            .filter(|f| {
+                !(by_provider && f.field == Field::Provider && matches!(f.op, Op::Eq | Op::In))
+            })
+            .map(|f| (f, column_of(snapshot, f.field)))
+            .collect();
+        Matcher {
+            snapshot,
+            include_stale: mentions_stale(query),
+            filters,
+            candidates: candidates(snapshot, query),
+        }
+    }
+
+    /// Positions to test: the index candidates, or every offer.
+    fn positions(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match &self.candidates {
+            Some(positions) => Box::new(positions.iter().map(|i| *i as usize)),
+            None => Box::new(0..self.snapshot.offers.len()),
+        }
+    }
+
+    fn keep(&self, i: usize) -> bool {
+        let o = &self.snapshot.offers[i];
+        (self.include_stale || !self.snapshot.is_stale(o))
+            && self.filters.iter().all(|(f, col)| match col {
+                Some(col) => f.test_number(value_at(col, i)),
+                None => matches(self.snapshot, o, f),
+            })
+    }
 }
 
 /// The numeric value of `field` for `offer`, if it has one.
@@ -197,37 +267,16 @@ impl Snapshot {
         if fields.len() > MAX_KEYS || end == 0 {
             return self.search_page_slow(query, offset, limit);
         }
-        let include_stale = mentions_stale(query);
-        // Per filter: its column when numeric.
-        let by_provider = provider_candidates(self, query).is_some();
-        let filters: Vec<&Filter> = query
-            .filters
-            .iter()
-            .filter(|f| {
-                !(by_provider && f.field == Field::Provider && matches!(f.op, Op::Eq | Op::In))
-            })
-            .collect();
-        let filter_cols: Vec<Option<&[f64]>> =
-            filters.iter().map(|f| column_of(self, f.field)).collect();
+        if let Some(Rank::Topsis(criteria)) = &query.rank {
+            return self.search_page_topsis(query, criteria, offset, limit);
+        }
+        let matcher = Matcher::new(self, query);
         let sort_cols: Vec<Option<&[f64]>> =
             fields.iter().map(|(f, _)| column_of(self, *f)).collect();
-        let keep = |i: usize| {
-            let o = &self.offers[i];
-            (include_stale || !self.is_stale(o))
-                && filters.iter().zip(&filter_cols).all(|(f, col)| match col {
-                    Some(col) => f.test_number(value_at(col, i)),
-                    None => matches(self, o, f),
-                })
-        };
         let mut heap: BinaryHeap<Entry<'_>> = BinaryHeap::with_capacity(end + 1);
         let mut total = 0;
-        let candidates = candidates(self, query);
-        let iter: Box<dyn Iterator<Item = usize>> = match &candidates {
-            Some(positions) => Box::new(positions.iter().map(|i| *i as usize)),
-            None => Box::new(0..self.offers.len()),
-        };
-        for i in iter {
-            if !keep(i) {
+        for i in matcher.positions() {
+            if !matcher.keep(i) {
                 continue;
             }
             total += 1;
@@ -272,7 +321,117 @@ impl Snapshot {
             .skip(offset)
             .map(|e| e.offer)
             .collect();
-        SearchPage { total, offers }
+        SearchPage {
+            total,
+            offers,
+            ranking: None,
+        }
+    }
+
+    /// Ranks every match by TOPSIS closeness over `criteria` (best first; equal scores by
+    /// price, then id) and returns the `limit` after the first `offset`.
+    fn search_page_topsis(
+        &self,
+        query: &Query,
+        criteria: &[Criterion],
+        offset: usize,
+        limit: usize,
+    ) -> SearchPage<'_> {
+        let matcher = Matcher::new(self, query);
+        let hits: Vec<usize> = matcher.positions().filter(|i| matcher.keep(*i)).collect();
+        let total = hits.len();
+        let mut used = Vec::with_capacity(criteria.len());
+        let columns: Vec<Vec<f64>> = criteria
+            .iter()
+            .map(|c| {
+                let (column, missing) = self.criterion_column(c.attribute, &hits);
+                used.push(CriterionUse {
+                    name: c.attribute.name(),
+                    weight: c.weight,
+                    direction: c.attribute.direction(),
+                    missing,
+                });
+                column
+            })
+            .collect();
+        let refs: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+        let weights: Vec<f64> = criteria.iter().map(|c| c.weight).collect();
+        let directions: Vec<Direction> = criteria.iter().map(|c| c.attribute.direction()).collect();
+        // Columns are finite after imputation and the weights were validated when parsed,
+        // so this only fails on an empty match set, where every score is moot.
+        let scores = topsis(&refs, &weights, &directions)
+            .map(|o| o.scores)
+            .unwrap_or_else(|_| vec![0.0; total]);
+        let price = column_of(self, Field::Price);
+        let key = |k: usize| {
+            let i = hits[k];
+            let p = price.and_then(|c| value_at(c, i)).unwrap_or(f64::INFINITY);
+            (scores[k], p, &self.offers[i].id)
+        };
+        let compare = |a: &usize, b: &usize| {
+            let (sa, pa, ia) = key(*a);
+            let (sb, pb, ib) = key(*b);
+            compare_scores(sa, sb)
+                .then(pa.total_cmp(&pb))
+                .then_with(|| ia.cmp(ib))
+        };
+        let end = offset.saturating_add(limit).min(total);
+        let mut order: Vec<usize> = (0..total).collect();
+        if end < total && end > 0 {
+            order.select_nth_unstable_by(end - 1, compare);
+            order.truncate(end);
+        }
+        order.sort_by(compare);
+        let page: Vec<usize> = order.into_iter().skip(offset).take(limit).collect();
+        SearchPage {
+            total,
+            offers: page.iter().map(|k| &self.offers[hits[*k]]).collect(),
+            ranking: Some(RankDetail {
+                method: "topsis",
+                scores: page.iter().map(|k| scores[*k]).collect(),
+                criteria: used,
+            }),
+        }
+    }
+
+    /// The values of `attribute` for the offers at `positions`; missing values are imputed
+    /// with the mean of the present ones (0 when none is present) and counted.
+    fn criterion_column(&self, attribute: Attribute, positions: &[usize]) -> (Vec<f64>, usize) {
+        let mut column: Vec<f64> = match attribute {
+            Attribute::Field(field) => match column_of(self, field) {
+                Some(col) => positions.iter().map(|i| col[*i]).collect(),
+                None => positions
+                    .iter()
+                    .map(|i| numeric(&self.offers[*i], field).unwrap_or(f64::NAN))
+                    .collect(),
+            },
+            Attribute::Reliability => positions
+                .iter()
+                .map(|i| {
+                    self.offers[*i]
+                        .extras
+                        .get("reliability")
+                        .and_then(serde_json::Value::as_f64)
+                        .unwrap_or(f64::NAN)
+                })
+                .collect(),
+        };
+        let (sum, present) = column
+            .iter()
+            .filter(|x| x.is_finite())
+            .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+        let mean = if present == 0 {
+            0.0
+        } else {
+            sum / present as f64
+        };
+        let missing = column.len() - present;
+        if missing > 0 {
+            for x in column.iter_mut().filter(|x| !x.is_finite()) {
+                *x = mean;
+            }
+        }
+        (column, missing)
     }
 
     /// Fallback for more sort keys than the fast path holds: collect, select, sort.
@@ -287,7 +446,11 @@ impl Snapshot {
         }
         hits.sort_by(compare);
         let offers = hits.into_iter().skip(offset).collect();
-        SearchPage { total, offers }
+        SearchPage {
+            total,
+            offers,
+            ranking: None,
+        }
     }
 }
 
@@ -358,9 +521,7 @@ mod tests {
 
     const CATALOGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/catalogs");
 
-    /// The heap-and-column fast path returns exactly what collect-select-sort returns.
-    #[test]
-    fn fast_path_equals_the_reference_ordering() {
+    fn real_offers() -> Vec<Offer> {
         let mut offers = Vec::new();
         for cloud in ["lambda", "shadeform", "lium", "vast"] {
             let text =
@@ -382,7 +543,13 @@ mod tests {
                 .into_iter()
                 .map(|r| Offer::normalize(r, "vastai")),
         );
-        let snapshot = Snapshot::new(offers, vec!["skypilot:lium".into()]);
+        offers
+    }
+
+    /// The heap-and-column fast path returns exactly what collect-select-sort returns.
+    #[test]
+    fn fast_path_equals_the_reference_ordering() {
+        let snapshot = Snapshot::new(real_offers(), vec!["skypilot:lium".into()]);
         for text in [
             "",
             "sort=-spot",
@@ -408,5 +575,97 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `sort=topsis` ranks the whole filtered set: every page is a slice of one ordering,
+    /// computed here independently over `matching` with missing values imputed by the mean.
+    #[test]
+    fn topsis_ranks_the_whole_match_set() {
+        let snapshot = Snapshot::new(real_offers(), vec![]);
+        let text = "vram>=24 sort=topsis weights=price:0.5,tflops:0.2,vram:0.2,reliability:0.1";
+        let query = Query::parse(text).unwrap();
+        let Some(Rank::Topsis(criteria)) = &query.rank else {
+            panic!("not ranked");
+        };
+        let hits = snapshot.matching(&query);
+        assert!(hits.len() > 200, "{}", hits.len());
+        let value = |o: &Offer, a: Attribute| match a {
+            Attribute::Field(f) => numeric(o, f),
+            Attribute::Reliability => o.extras.get("reliability").and_then(|v| v.as_f64()),
+        };
+        let columns: Vec<Vec<f64>> = criteria
+            .iter()
+            .map(|c| {
+                let present: Vec<f64> = hits.iter().filter_map(|o| value(o, c.attribute)).collect();
+                let mean = present.iter().sum::<f64>() / present.len() as f64;
+                hits.iter()
+                    .map(|o| value(o, c.attribute).unwrap_or(mean))
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+        let weights: Vec<f64> = criteria.iter().map(|c| c.weight).collect();
+        let dirs: Vec<Direction> = criteria.iter().map(|c| c.attribute.direction()).collect();
+        let scores = topsis(&refs, &weights, &dirs).unwrap().scores;
+        let mut expected: Vec<(f64, f64, &str)> = hits
+            .iter()
+            .zip(&scores)
+            .map(|(o, s)| {
+                (
+                    *s,
+                    numeric(o, Field::Price).unwrap_or(f64::INFINITY),
+                    o.id.as_str(),
+                )
+            })
+            .collect();
+        expected.sort_by(|a, b| {
+            compare_scores(a.0, b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then_with(|| a.2.cmp(b.2))
+        });
+
+        let all = snapshot.search_page(&query, 0, hits.len());
+        assert_eq!(all.total, hits.len());
+        let got: Vec<&str> = all.offers.iter().map(|o| o.id.as_str()).collect();
+        let want: Vec<&str> = expected.iter().map(|e| e.2).collect();
+        assert_eq!(got, want);
+        let detail = all.ranking.unwrap();
+        assert!(detail.scores.windows(2).all(|w| w[0] >= w[1]));
+        let reliability = &detail.criteria[3];
+        assert_eq!(reliability.name, "reliability");
+        assert!(reliability.missing > 0 && reliability.missing < hits.len());
+
+        for (offset, limit) in [(0, 5), (17, 9), (hits.len() - 3, 10)] {
+            let page = snapshot.search_page(&query, offset, limit);
+            let ids: Vec<&str> = page.offers.iter().map(|o| o.id.as_str()).collect();
+            let end = (offset + limit).min(want.len());
+            assert_eq!(
+                ids,
+                want[offset..end].to_vec(),
+                "offset {offset} limit {limit}"
+            );
+        }
+    }
+
+    /// An offer at least as good as every other on every criterion, strictly better on
+    /// one, comes first.
+    #[test]
+    fn topsis_puts_a_dominating_offer_first() {
+        let mut offers = real_offers();
+        let cheapest = offers.iter().filter_map(|o| o.price).min().unwrap();
+        let best = offers
+            .iter_mut()
+            .filter(|o| o.gpu.is_some_and(|g| g.model == "H100-SXM"))
+            .max_by(|a, b| a.id.cmp(&b.id))
+            .unwrap();
+        best.price = Some(crate::domain::money::MicroUsd(cheapest.0 / 2));
+        best.gpu_count = 8;
+        best.gpu_memory_gb = Some(80.0);
+        let id = best.id.clone();
+        let snapshot = Snapshot::new(offers, vec![]);
+        let query = Query::parse("gpu~H100 sort=topsis weights=price:1,tflops:1").unwrap();
+        let page = snapshot.search_page(&query, 0, 3);
+        assert_eq!(page.offers[0].id, id);
+        assert!((page.ranking.unwrap().scores[0] - 1.0).abs() < 1e-9);
     }
 }

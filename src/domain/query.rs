@@ -16,6 +16,8 @@ mod tests;
 pub use field::{Field, FieldKind};
 use lexer::Lexer;
 
+use super::ranking::{self, Attribute, Criterion};
+
 /// Largest accepted `limit=`.
 pub const MAX_LIMIT: u32 = 1000;
 
@@ -81,6 +83,15 @@ pub struct Query {
     pub filters: Vec<Filter>,
     pub sort: Vec<SortKey>,
     pub limit: Option<u32>,
+    /// A computed ranking (`sort=topsis`) that replaces `sort` keys.
+    pub rank: Option<Rank>,
+}
+
+/// A ranking computed over the whole filtered set rather than a field's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rank {
+    /// `sort=topsis [weights=price:0.4,vram:0.3,…]`: TOPSIS closeness, best first.
+    Topsis(Vec<Criterion>),
 }
 
 /// Why a query was rejected: where, what, and a suggestion when one is close.
@@ -108,12 +119,33 @@ impl Query {
     pub fn parse(text: &str) -> Result<Query, QueryError> {
         let mut query = Query::default();
         let mut lexer = Lexer::new(text);
+        let mut topsis_at = None;
+        let mut weights = None;
         while let Some(term) = lexer.term()? {
             let field_pos = term.field_pos;
             match term.field.as_str() {
                 "sort" | "order" => {
                     expect_eq(term.op, field_pos, "sort")?;
-                    query.sort = parse_sort(&term.raw_value, term.value_pos)?;
+                    if term.raw_value.eq_ignore_ascii_case("topsis") {
+                        topsis_at = Some(term.value_pos);
+                        query.sort.clear();
+                    } else if term
+                        .raw_value
+                        .split(',')
+                        .any(|k| k.eq_ignore_ascii_case("topsis"))
+                    {
+                        return Err(QueryError::new(
+                            term.value_pos,
+                            "sort=topsis ranks by itself and takes no other sort keys",
+                        ));
+                    } else {
+                        topsis_at = None;
+                        query.sort = parse_sort(&term.raw_value, term.value_pos)?;
+                    }
+                }
+                "weights" => {
+                    expect_eq(term.op, field_pos, "weights")?;
+                    weights = Some((parse_weights(&term.raw_value, term.value_pos)?, field_pos));
                 }
                 "limit" => {
                     expect_eq(term.op, field_pos, "limit")?;
@@ -130,6 +162,17 @@ impl Query {
                     });
                 }
             }
+        }
+        match (topsis_at, weights) {
+            (Some(_), Some((criteria, _))) => query.rank = Some(Rank::Topsis(criteria)),
+            (Some(_), None) => query.rank = Some(Rank::Topsis(ranking::default_criteria())),
+            (None, Some((_, pos))) => {
+                return Err(QueryError::new(
+                    pos,
+                    "weights= applies to sort=topsis; add sort=topsis",
+                ))
+            }
+            (None, None) => {}
         }
         Ok(query)
     }
@@ -177,6 +220,53 @@ fn parse_sort(raw: &str, pos: usize) -> Result<Vec<SortKey>, QueryError> {
     Ok(keys)
 }
 
+/// `name:weight,name:weight,…`: criteria with non-negative weights, normalised to sum 1.
+fn parse_weights(raw: &str, pos: usize) -> Result<Vec<Criterion>, QueryError> {
+    let mut attributes = Vec::new();
+    let mut weights = Vec::new();
+    let mut offset = pos;
+    for part in raw.split(',') {
+        let (name, weight) = part.split_once(':').ok_or_else(|| {
+            QueryError::new(
+                offset,
+                format!("expected name:weight, e.g. price:0.4, not {part:?}"),
+            )
+        })?;
+        let attribute = Attribute::from_name(name).ok_or_else(|| {
+            let mut err = QueryError::new(
+                offset,
+                format!("cannot rank by {name:?}: weights take reliability or a numeric field"),
+            );
+            err.suggestion = field::nearest(name).map(|s| format!("'{s}'"));
+            err
+        })?;
+        if attributes.contains(&attribute) {
+            return Err(QueryError::new(offset, format!("{name} is weighted twice")));
+        }
+        let weight_pos = offset + name.chars().count() + 1;
+        let weight = weight
+            .parse::<f64>()
+            .ok()
+            .filter(|w| w.is_finite() && *w >= 0.0)
+            .ok_or_else(|| {
+                QueryError::new(
+                    weight_pos,
+                    format!("weight of {name} must be a number ≥ 0, not {weight:?}"),
+                )
+            })?;
+        attributes.push(attribute);
+        weights.push(weight);
+        offset += part.chars().count() + 1;
+    }
+    let weights = ranking::normalise_weights(&weights)
+        .map_err(|_| QueryError::new(pos, "at least one weight must be above 0"))?;
+    Ok(attributes
+        .into_iter()
+        .zip(weights)
+        .map(|(attribute, weight)| Criterion { attribute, weight })
+        .collect())
+}
+
 fn parse_limit(raw: &str, pos: usize) -> Result<u32, QueryError> {
     match raw.parse::<u32>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -197,7 +287,13 @@ impl fmt::Display for Query {
     /// The canonical text of the query (parses back to an equal query).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut terms: Vec<String> = self.filters.iter().map(ToString::to_string).collect();
-        if !self.sort.is_empty() {
+        if let Some(Rank::Topsis(criteria)) = &self.rank {
+            let weights: Vec<String> = criteria
+                .iter()
+                .map(|c| format!("{}:{}", c.attribute.name(), c.weight))
+                .collect();
+            terms.push(format!("sort=topsis weights={}", weights.join(",")));
+        } else if !self.sort.is_empty() {
             let keys: Vec<String> = self
                 .sort
                 .iter()

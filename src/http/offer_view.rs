@@ -53,6 +53,9 @@ pub struct OfferView {
     /// Provider-specific attributes (reliability, DLPerf, stock, …).
     #[schema(value_type = Object)]
     pub extras: serde_json::Map<String, serde_json::Value>,
+    /// Score of a computed ranking (`sort=topsis`: 0–1, higher is better).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 impl OfferView {
@@ -93,6 +96,7 @@ impl OfferView {
                 .unwrap_or(false),
             last_seen: last_success.get(&offer.source).copied(),
             extras: offer.extras.clone(),
+            score: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::catalog::live::Catalog;
 use crate::catalog::search::DEFAULT_LIMIT;
 use crate::domain::query::{Field, Query, MAX_LIMIT};
+use crate::domain::ranking::Direction;
 use crate::error::{ApiError, ErrorBody};
 
 /// Routes of this module.
@@ -56,6 +57,29 @@ pub struct OfferSearchResponse {
     pub warnings: Vec<SourceWarning>,
     /// The query as understood, in canonical form.
     pub query: String,
+    /// How a computed ranking (`sort=topsis`) ordered the results; absent for field sorts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingView>,
+}
+
+/// The criteria of a computed ranking as applied to this search's matches.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RankingView {
+    /// `topsis`: closeness to the ideal offer over the whole filtered set, 0–1.
+    pub method: String,
+    pub criteria: Vec<CriterionView>,
+}
+
+/// One weighted criterion.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CriterionView {
+    pub name: String,
+    /// Normalised weight (all weights sum to 1).
+    pub weight: f64,
+    /// `benefit` (more is better) or `cost` (less is better).
+    pub direction: Direction,
+    /// Matches without this value; they were given the mean of the others.
+    pub missing: usize,
 }
 
 /// Search offers.
@@ -100,16 +124,35 @@ pub fn search_response(
     let seen = last_success(&statuses);
     let canonical = query.to_string();
     let next = offset + page.offers.len();
+    let scores = page.ranking.as_ref().map(|r| r.scores.as_slice());
     OfferSearchResponse {
         offers: page
             .offers
             .iter()
-            .map(|o| OfferView::new(o, &snapshot, &seen))
+            .enumerate()
+            .map(|(k, o)| {
+                let mut view = OfferView::new(o, &snapshot, &seen);
+                view.score = scores.and_then(|s| s.get(k)).copied();
+                view
+            })
             .collect(),
         total: page.total,
         next_cursor: (next < page.total).then(|| encode_cursor(next, &canonical)),
         warnings: warnings(&statuses),
         query: canonical,
+        ranking: page.ranking.map(|r| RankingView {
+            method: r.method.to_owned(),
+            criteria: r
+                .criteria
+                .into_iter()
+                .map(|c| CriterionView {
+                    name: c.name.to_owned(),
+                    weight: c.weight,
+                    direction: c.direction,
+                    missing: c.missing,
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -118,8 +161,8 @@ pub fn parse_params(q: Option<&str>, fields: &BTreeMap<String, String>) -> Resul
     let mut text = q.unwrap_or_default().to_owned();
     for (name, value) in fields {
         let quoted = format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
-        let term = if name == "sort" {
-            format!("sort={value}")
+        let term = if name == "sort" || name == "weights" {
+            format!("{name}={value}")
         } else if let Some(field) = name.strip_prefix("min_") {
             format!("{field}>={quoted}")
         } else if let Some(field) = name.strip_prefix("max_") {

@@ -139,7 +139,9 @@ impl Lexer {
             _ => {}
         }
         self.pos = word_pos;
-        if super::Field::from_name(field).is_none() && !matches!(field, "sort" | "limit") {
+        if super::Field::from_name(field).is_none()
+            && !matches!(field, "sort" | "limit" | "weights")
+        {
             let mut err = QueryError::new(
                 field_pos,
                 format!("expected field op value, found the bare word {field:?}"),

@@ -225,3 +225,59 @@ fn every_field_has_a_unique_name_and_a_description() {
         assert!(!field.description().is_empty());
     }
 }
+
+#[test]
+fn sort_topsis_takes_normalised_weights() {
+    let q = parse("gpu~H100 sort=topsis weights=price:2,vram:1,reliability:1");
+    let Some(Rank::Topsis(criteria)) = &q.rank else {
+        panic!("no ranking: {q:?}");
+    };
+    let got: Vec<(&str, f64)> = criteria
+        .iter()
+        .map(|c| (c.attribute.name(), c.weight))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("price", 0.5), ("vram", 0.25), ("reliability", 0.25)]
+    );
+    assert!(q.sort.is_empty());
+    // Weights may come first; the canonical text parses back to the same query.
+    let q2 = parse("weights=price:2,vram:1,reliability:1 sort=topsis gpu~H100");
+    assert_eq!(q, q2);
+    assert_eq!(parse(&q.to_string()), q);
+}
+
+#[test]
+fn sort_topsis_without_weights_uses_the_defaults() {
+    let q = parse("sort=topsis");
+    let Some(Rank::Topsis(criteria)) = &q.rank else {
+        panic!("no ranking");
+    };
+    let names: Vec<&str> = criteria.iter().map(|c| c.attribute.name()).collect();
+    assert_eq!(names, vec!["price", "tflops", "vram", "reliability"]);
+    let sum: f64 = criteria.iter().map(|c| c.weight).sum();
+    assert!((sum - 1.0).abs() < 1e-12);
+    // A later plain sort replaces the ranking.
+    assert_eq!(parse("sort=topsis sort=price").rank, None);
+}
+
+#[test]
+fn bad_topsis_weights_are_rejected_with_a_position() {
+    for (text, pos, needle) in [
+        ("weights=price:1", 0, "add sort=topsis"),
+        ("sort=topsis weights=price", 20, "name:weight"),
+        ("sort=topsis weights=price:x", 26, "must be a number"),
+        ("sort=topsis weights=price:-1", 26, "must be a number"),
+        ("sort=topsis weights=price:1,prise:1", 28, "cannot rank by"),
+        ("sort=topsis weights=price:1,region:1", 28, "cannot rank by"),
+        ("sort=topsis weights=price:1,price:2", 28, "twice"),
+        ("sort=topsis weights=price:0,vram:0", 20, "above 0"),
+        ("sort=topsis,price", 5, "takes no other sort keys"),
+    ] {
+        let err = Query::parse(text).unwrap_err();
+        assert_eq!(err.position, pos, "{text}: {err}");
+        assert!(err.to_string().contains(needle), "{text}: {err}");
+    }
+    let err = Query::parse("sort=topsis weights=price:1,prise:1").unwrap_err();
+    assert_eq!(err.suggestion.as_deref(), Some("'price'"));
+}
