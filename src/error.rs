@@ -164,3 +164,21 @@ impl From<crate::store::StoreError> for ApiError {
         }
     }
 }
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as R;
+        let message = rejection.body_text();
+        let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+        match rejection {
+            R::JsonDataError(_) => Self::Validation(message),
+            R::MissingJsonContentType(_) => Self::UnsupportedMediaType(
+                "expected a JSON body (content-type: application/json)".into(),
+            ),
+            R::BytesRejection(_) if too_large => Self::PayloadTooLarge {
+                limit_bytes: crate::http::BODY_LIMIT_BYTES,
+            },
+            _ => Self::BadRequest(message),
+        }
+    }
+}

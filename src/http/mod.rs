@@ -17,11 +17,18 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 pub mod gpus;
+pub mod math;
 pub mod meta;
 pub mod middleware;
 pub mod offer_view;
 pub mod offers;
 pub mod ops;
+
+/// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
+/// become [`ApiError`]s with the parser's message.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct JsonBody<T>(pub T);
 
 /// Largest accepted request body (JSON bodies included): 1 MiB.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -37,7 +44,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "meta", description = "API index and documentation"),
-        (name = "catalog", description = "GPU offers, the GPU registry and price sources")
+        (name = "catalog", description = "GPU offers, the GPU registry and price sources"),
+        (name = "math", description = "Ranking and estimation engines on your own numbers")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
 )]
@@ -50,6 +58,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(meta::router())
         .merge(offers::router())
         .merge(gpus::router())
+        .merge(math::router())
 }
 
 /// The OpenAPI document of this build.

@@ -6,6 +6,7 @@ mod common;
 mod backup;
 mod catalog;
 mod cli;
+mod decision;
 mod errors;
 mod health;
 mod openapi;

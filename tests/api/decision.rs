@@ -1,0 +1,171 @@
+//! Decision engine over HTTP: TOPSIS search and the math endpoints.
+
+use gpubroker::http::math::TopsisResponse;
+use gpubroker::http::offers::OfferSearchResponse;
+use gpubroker::providers::{skypilot, vastai};
+use serde_json::{json, Value};
+
+use crate::common::{spawn_app, Backend, TestApp};
+
+const CATALOGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/catalogs");
+
+async fn app_with_real_offers() -> TestApp {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let lambda =
+        std::fs::read_to_string(format!("{CATALOGS}/skypilot-catalog/v8/lambda/vms.csv")).unwrap();
+    let vast = std::fs::read_to_string(format!("{CATALOGS}/vast-python/search.json")).unwrap();
+    for (source, report) in [
+        (
+            "skypilot:lambda",
+            skypilot::parse(&lambda, "lambda").unwrap(),
+        ),
+        ("vastai", vastai::parse(&vast).unwrap()),
+    ] {
+        gpubroker::catalog::live::ingest_report(
+            &app.state.store,
+            Some(&app.state.catalog),
+            source,
+            report,
+            12,
+        )
+        .await
+        .unwrap();
+    }
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_sort_topsis_ranks_with_explained_criteria() {
+    let app = app_with_real_offers().await;
+    let q = "vram>=24 sort=topsis weights=price:0.4,tflops:0.3,vram:0.2,reliability:0.1";
+    let resp = app
+        .client
+        .get(format!("{}/api/v2/offers", app.base))
+        .query(&[("q", q), ("limit", "20")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let page: OfferSearchResponse = resp.json().await.unwrap();
+    assert_eq!(page.offers.len(), 20);
+    let scores: Vec<f64> = page.offers.iter().map(|o| o.score.unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
+    let ranking = page.ranking.unwrap();
+    assert_eq!(ranking.method, "topsis");
+    let names: Vec<&str> = ranking.criteria.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["price", "tflops", "vram", "reliability"]);
+    // Lambda publishes no reliability score: its offers get the mean, and that is said.
+    assert!(ranking.criteria[3].missing > 0);
+    assert_eq!(ranking.criteria[0].missing, 0);
+    assert!(page
+        .query
+        .starts_with("vram>=24 sort=topsis weights=price:0.4"));
+
+    // The next page continues the same ordering.
+    let next = app
+        .client
+        .get(format!("{}/api/v2/offers", app.base))
+        .query(&[("q", q), ("limit", "20")])
+        .query(&[("cursor", page.next_cursor.unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json::<OfferSearchResponse>()
+        .await
+        .unwrap();
+    assert!(next.offers[0].score.unwrap() <= scores[19]);
+
+    // Plain parameters work too; a bad weight is a 400 naming the position.
+    let resp = app
+        .get("/api/v2/offers?sort=topsis&weights=price:1,vram:1&limit=3")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .get("/api/v2/offers?q=sort%3Dtopsis%20weights%3Dprice%3Ax")
+        .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_query");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at position 26"),
+        "{body}"
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn math_topsis_reproduces_the_reference_and_rejects_bad_input() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let body = json!({
+        "decision_matrix": [[2.49, 80, 100], [1.89, 80, 100], [0.35, 24, 70]],
+        "weights": [0.4, 0.35, 0.25],
+        "criteria_types": ["cost", "benefit", "benefit"]
+    });
+    let resp = app.post_json("/api/v2/math/topsis", &body).await;
+    assert_eq!(resp.status(), 200);
+    let out: TopsisResponse = resp.json().await.unwrap();
+    assert_eq!(out.rankings, vec![2, 1, 0]);
+    for (got, want) in out.scores.iter().zip([0.3928, 0.4948, 0.6072]) {
+        assert!((got - want).abs() < 5e-5, "{got} vs {want}");
+    }
+
+    for (body, status, needle) in [
+        (
+            json!({"decision_matrix": [[1, 2], [3]], "weights": [1, 1], "criteria_types": ["cost", "cost"]}),
+            422,
+            "row 1 has 1 values",
+        ),
+        (
+            json!({"decision_matrix": [[1, 2]], "weights": [1], "criteria_types": ["cost", "cost"]}),
+            422,
+            "1 weights",
+        ),
+        (
+            json!({"decision_matrix": [[1, 2]], "weights": [-1, 1], "criteria_types": ["cost", "cost"]}),
+            422,
+            "weight 0 is -1",
+        ),
+        (
+            json!({"decision_matrix": [[1]], "weights": [1], "criteria_types": ["better"]}),
+            422,
+            "unknown variant",
+        ),
+        (
+            json!({"decision_matrix": [], "weights": [1], "criteria_types": ["cost"]}),
+            422,
+            "at least one row",
+        ),
+    ] {
+        let resp = app.post_json("/api/v2/math/topsis", &body).await;
+        assert_eq!(resp.status(), status, "{body}");
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "validation_failed");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{body} → {err}"
+        );
+    }
+
+    let resp = app
+        .client
+        .post(format!("{}/api/v2/math/topsis", app.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = app
+        .client
+        .post(format!("{}/api/v2/math/topsis", app.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    app.stop().await.unwrap();
+}
