@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ingest::{diff, IngestDiff};
@@ -29,7 +29,7 @@ pub struct Catalog {
 }
 
 /// How fresh a source is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Freshness {
     /// Last fetch succeeded within the stale window.
@@ -41,7 +41,7 @@ pub enum Freshness {
 }
 
 /// One source's state, for `/api/v2/providers` and search warnings.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SourceStatus {
     pub source: String,
     pub freshness: Freshness,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::domain::offer::Offer;
 
 pub mod ingest;
+pub mod kpi;
 pub mod live;
 pub mod search;
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 pub mod gpus;
+pub mod kpi;
 pub mod math;
 pub mod meta;
 pub mod middleware;
@@ -45,7 +46,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "meta", description = "API index and documentation"),
         (name = "catalog", description = "GPU offers, the GPU registry and price sources"),
-        (name = "math", description = "Ranking and estimation engines on your own numbers")
+        (name = "math", description = "Ranking and estimation engines on your own numbers"),
+        (name = "kpi", description = "Market KPIs and insights from live offers and price history")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
 )]
@@ -59,6 +61,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(offers::router())
         .merge(gpus::router())
         .merge(math::router())
+        .merge(kpi::router())
 }
 
 /// The OpenAPI document of this build.

@@ -9,6 +9,7 @@ mod cli;
 mod decision;
 mod errors;
 mod health;
+mod kpi;
 mod openapi;
 mod process;
 mod shutdown;
