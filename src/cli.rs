@@ -142,6 +142,21 @@ pub struct SettingsArgs {
     pub runpod_api_url: Option<String>,
     #[arg(long, env = "LAMBDA_API_URL", global = true, hide = true)]
     pub lambda_api_url: Option<String>,
+    /// OpenAI-compatible chat-completions base URL for the assistant (e.g.
+    /// https://api.openai.com/v1); without it the rule-based planner answers.
+    #[arg(long, env = "GPUBROKER_LLM_URL", global = true, hide = true)]
+    pub llm_url: Option<String>,
+    /// Model name sent to the chat-completions endpoint.
+    #[arg(long, env = "GPUBROKER_LLM_MODEL", global = true, hide = true)]
+    pub llm_model: Option<String>,
+    #[arg(
+        long,
+        env = "GPUBROKER_LLM_API_KEY",
+        global = true,
+        hide = true,
+        hide_env_values = true
+    )]
+    pub llm_api_key: Option<String>,
 }
 
 impl SettingsArgs {
@@ -177,6 +192,9 @@ impl SettingsArgs {
             vastai_api_url: self.vastai_api_url,
             runpod_api_url: self.runpod_api_url,
             lambda_api_url: self.lambda_api_url,
+            llm_url: self.llm_url,
+            llm_model: self.llm_model,
+            llm_api_key: self.llm_api_key,
         };
         flags.layer_over(file_layer).validate()
     }

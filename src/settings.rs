@@ -55,6 +55,9 @@ pub struct RawSettings {
     pub vastai_api_url: Option<String>,
     pub runpod_api_url: Option<String>,
     pub lambda_api_url: Option<String>,
+    pub llm_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_api_key: Option<String>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -149,6 +152,28 @@ pub struct Settings {
     pub sources: Vec<SourceSpec>,
     /// Provider API keys and URL overrides.
     pub credentials: ProviderCredentials,
+    /// OpenAI-compatible chat-completions endpoint for the assistant; the rule-based
+    /// planner answers when unset.
+    pub llm: Option<LlmSettings>,
+}
+
+/// An OpenAI-compatible chat-completions endpoint.
+#[derive(Clone)]
+pub struct LlmSettings {
+    /// Base URL, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended.
+    pub url: Url,
+    pub model: String,
+    pub api_key: Option<String>,
+}
+
+impl fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("url", &redact_url(self.url.as_str()))
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// Every problem found while validating settings, reported together.
@@ -187,6 +212,9 @@ impl RawSettings {
             vastai_api_url: self.vastai_api_url.or(lower.vastai_api_url),
             runpod_api_url: self.runpod_api_url.or(lower.runpod_api_url),
             lambda_api_url: self.lambda_api_url.or(lower.lambda_api_url),
+            llm_url: self.llm_url.or(lower.llm_url),
+            llm_model: self.llm_model.or(lower.llm_model),
+            llm_api_key: self.llm_api_key.or(lower.llm_api_key),
         }
     }
 
@@ -309,6 +337,36 @@ impl RawSettings {
             lambda_url: self.lambda_api_url,
         };
         let sources = sources::parse_sources(self.sources.as_deref(), &credentials, &mut problems);
+        let llm = match (self.llm_url, self.llm_model) {
+            (None, None) => None,
+            (Some(url), model) => match Url::parse(&url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => match model {
+                    Some(model) if !model.trim().is_empty() => Some(LlmSettings {
+                        url,
+                        model,
+                        api_key: self.llm_api_key,
+                    }),
+                    _ => {
+                        problems.push(
+                            "GPUBROKER_LLM_URL is set but GPUBROKER_LLM_MODEL is not: name the model"
+                                .into(),
+                        );
+                        None
+                    }
+                },
+                _ => {
+                    problems.push(format!(
+                        "GPUBROKER_LLM_URL must be an http(s) URL, not {:?}",
+                        redact_url(&url)
+                    ));
+                    None
+                }
+            },
+            (None, Some(_)) => {
+                problems.push("GPUBROKER_LLM_MODEL is set but GPUBROKER_LLM_URL is not".into());
+                None
+            }
+        };
         let settings = Settings {
             listen,
             data_dir,
@@ -323,6 +381,7 @@ impl RawSettings {
             shutdown_timeout,
             sources,
             credentials,
+            llm,
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

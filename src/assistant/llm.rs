@@ -1,0 +1,181 @@
+//! A client of OpenAI-compatible `POST {base}/chat/completions` with tool calling (the
+//! shape OpenAI, vLLM, llama.cpp server, Ollama and most gateways serve).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::providers::http;
+use crate::settings::LlmSettings;
+
+/// Time allowed for one completion.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Response bytes read at most.
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// One chat message in the OpenAI wire shape.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A message of `role` with text `content`.
+    pub fn text(role: &str, content: impl Into<String>) -> Message {
+        Message {
+            role: role.to_owned(),
+            content: Some(content.into()),
+            ..Message::default()
+        }
+    }
+
+    /// The result of tool call `id`.
+    pub fn tool_result(id: &str, content: String) -> Message {
+        Message {
+            role: "tool".to_owned(),
+            content: Some(content),
+            tool_call_id: Some(id.to_owned()),
+            ..Message::default()
+        }
+    }
+}
+
+/// A tool call requested by the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+/// Name and JSON-encoded arguments of a call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    /// JSON text, as the wire format carries it.
+    pub arguments: String,
+}
+
+/// A tool offered to the model.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// JSON Schema of the arguments.
+    pub parameters: Value,
+}
+
+/// Why a completion failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("the language model endpoint could not be reached: {0}")]
+    Transport(String),
+    #[error("the language model endpoint answered {status}: {snippet}")]
+    Status { status: u16, snippet: String },
+    #[error("the language model endpoint sent an unexpected response: {0}")]
+    Malformed(String),
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Message,
+}
+
+/// A configured chat-completions endpoint.
+#[derive(Clone, Debug)]
+pub struct LlmClient {
+    settings: LlmSettings,
+    client: reqwest::Client,
+}
+
+impl LlmClient {
+    pub fn new(settings: LlmSettings) -> LlmClient {
+        LlmClient {
+            settings,
+            client: http::client(),
+        }
+    }
+
+    /// The model name, for responses.
+    pub fn model(&self) -> &str {
+        &self.settings.model
+    }
+
+    /// One completion of `messages` with `tools` available; deterministic sampling.
+    pub async fn complete(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+    ) -> Result<Message, LlmError> {
+        let url = format!(
+            "{}/chat/completions",
+            self.settings.url.as_str().trim_end_matches('/')
+        );
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters}
+                })
+            })
+            .collect();
+        let mut body = serde_json::json!({
+            "model": self.settings.model,
+            "messages": messages,
+            "temperature": 0,
+        });
+        if !tools.is_empty() {
+            body["tools"] = Value::Array(tools);
+            body["tool_choice"] = Value::String("auto".into());
+        }
+        let mut request = self.client.post(&url).timeout(TIMEOUT).json(&body);
+        if let Some(key) = &self.settings.api_key {
+            request = request.bearer_auth(key);
+        }
+        let redact = |text: String| match &self.settings.api_key {
+            Some(key) if !key.is_empty() => text.replace(key.as_str(), "<redacted>"),
+            _ => text,
+        };
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| LlmError::Transport(redact(e.without_url().to_string())))?;
+        let status = resp.status();
+        let text = http::read_body(resp, BODY_LIMIT)
+            .await
+            .map_err(|e| LlmError::Transport(redact(e.to_string())))?;
+        if !status.is_success() {
+            return Err(LlmError::Status {
+                status: status.as_u16(),
+                snippet: redact(http::snippet(&text)),
+            });
+        }
+        let completion: Completion =
+            serde_json::from_str(&text).map_err(|e| LlmError::Malformed(e.to_string()))?;
+        completion
+            .choices
+            .into_iter()
+            .next()
+            .map(|c| c.message)
+            .ok_or_else(|| LlmError::Malformed("no choices".into()))
+    }
+}
