@@ -5,4 +5,5 @@ pub mod llm;
 pub mod location;
 pub mod money;
 pub mod offer;
+pub mod perf;
 pub mod query;
