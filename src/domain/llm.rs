@@ -68,6 +68,7 @@ const QWEN25: &str = "https://arxiv.org/abs/2412.15115 (Qwen2.5 Technical Report
 const GEMMA2: &str = "https://arxiv.org/abs/2408.00118 (Gemma 2, table 1)";
 const DEEPSEEK_V3: &str = "https://arxiv.org/abs/2412.19437 (DeepSeek-V3, §2.1 and §4.2)";
 const PHI3: &str = "https://arxiv.org/abs/2404.14219 (Phi-3, §2)";
+const QWEN3: &str = "https://arxiv.org/abs/2505.09388 (Qwen3 Technical Report, tables 1 and 2)";
 
 /// `(spec, aliases)`; aliases are written as users do and normalised at lookup.
 #[allow(clippy::too_many_arguments)]
@@ -357,6 +358,33 @@ static MODELS: &[(LlmSpec, &[&str])] = &[
             GEMMA2,
         ),
         &["gemma 2 27b", "gemma2 27b", "gemma-2-27b-it"],
+    ),
+    // Qwen3 mixture-of-experts models: 128 experts, 8 routed per token.
+    (
+        m(
+            "qwen3-30b-a3b",
+            "Qwen3 30B-A3B",
+            30.5,
+            3.3,
+            48,
+            gqa(4, 128),
+            131_072,
+            QWEN3,
+        ),
+        &["qwen 3 30b", "qwen3 30b", "qwen3-30b-a3b-instruct"],
+    ),
+    (
+        m(
+            "qwen3-235b-a22b",
+            "Qwen3 235B-A22B",
+            235.0,
+            22.0,
+            94,
+            gqa(4, 128),
+            131_072,
+            QWEN3,
+        ),
+        &["qwen 3 235b", "qwen3 235b", "qwen3-235b-a22b-instruct"],
     ),
     // Multi-head latent attention caches a 512-wide latent plus 64 RoPE dims per layer.
     (

@@ -5,5 +5,6 @@ pub mod llm;
 pub mod location;
 pub mod money;
 pub mod offer;
+pub mod perf;
 pub mod query;
 pub mod ranking;
