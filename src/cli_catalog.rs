@@ -324,10 +324,20 @@ fn print_table(page: &OfferSearchResponse) {
                 format!("{} {:.2} ({:?}{missing})", c.name, c.weight, c.direction).to_lowercase()
             })
             .collect();
-        say(&format!(
-            "ranked by {}: {}",
-            ranking.method,
-            criteria.join("; ")
-        ));
+        if criteria.is_empty() {
+            say(&format!(
+                "ranked by {} (SCORE: USD per 1M output tokens)",
+                ranking.method
+            ));
+        } else {
+            say(&format!(
+                "ranked by {}: {}",
+                ranking.method,
+                criteria.join("; ")
+            ));
+        }
+        for e in &ranking.excluded {
+            say(&format!("left out: {} offers ({})", e.offers, e.reason));
+        }
     }
 }

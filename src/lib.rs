@@ -2,6 +2,7 @@
 //! wallet) as a library with a thin binary in `main.rs`.
 
 pub mod app;
+pub mod assistant;
 pub mod catalog;
 pub mod cli;
 pub mod cli_catalog;

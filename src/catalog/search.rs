@@ -1,12 +1,13 @@
 //! Query evaluation over a snapshot: index pre-selection, filters, sort, limit.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::Snapshot;
 use crate::domain::gpu;
 use crate::domain::offer::Offer;
-use crate::domain::query::{Field, FieldKind, Filter, Op, Query, Rank, Value};
+use crate::domain::perf::{self, InferenceParams};
+use crate::domain::query::{Field, FieldKind, Filter, Op, Query, Rank, TokenCostRank, Value};
 use crate::domain::ranking::{compare_scores, topsis, Attribute, Criterion, Direction};
 
 /// Numeric fields kept as columns in the snapshot.
@@ -51,11 +52,15 @@ pub struct SearchPage<'a> {
 /// How a computed ranking ordered a page.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RankDetail {
-    /// `topsis`.
+    /// `topsis` or `cost_per_mtok`.
     pub method: &'static str,
-    /// Score per offer of the page, in page order.
+    /// Score per offer of the page, in page order: TOPSIS closeness (higher is better) or
+    /// USD per million output tokens (lower is better).
     pub scores: Vec<f64>,
+    /// TOPSIS criteria as applied.
     pub criteria: Vec<CriterionUse>,
+    /// Matches the ranking could not score, by reason (they are not in `total`).
+    pub excluded: Vec<(&'static str, usize)>,
 }
 
 /// One criterion of a ranking as applied to the match set.
@@ -267,8 +272,14 @@ impl Snapshot {
         if fields.len() > MAX_KEYS || end == 0 {
             return self.search_page_slow(query, offset, limit);
         }
-        if let Some(Rank::Topsis(criteria)) = &query.rank {
-            return self.search_page_topsis(query, criteria, offset, limit);
+        match &query.rank {
+            Some(Rank::Topsis(criteria)) => {
+                return self.search_page_topsis(query, criteria, offset, limit)
+            }
+            Some(Rank::CostPerMtok(rank)) => {
+                return self.search_page_token_cost(query, rank, offset, limit)
+            }
+            None => {}
         }
         let matcher = Matcher::new(self, query);
         let sort_cols: Vec<Option<&[f64]>> =
@@ -390,6 +401,85 @@ impl Snapshot {
                 method: "topsis",
                 scores: page.iter().map(|k| scores[*k]).collect(),
                 criteria: used,
+                excluded: Vec::new(),
+            }),
+        }
+    }
+
+    /// Ranks matches by USD per million output tokens of serving `rank.model` (cheapest
+    /// first; ties by price, then id). Matches whose GPU is unknown, that have no on-demand
+    /// price, or where the model does not fit are left out and counted in the detail.
+    fn search_page_token_cost(
+        &self,
+        query: &Query,
+        rank: &TokenCostRank,
+        offset: usize,
+        limit: usize,
+    ) -> SearchPage<'_> {
+        let matcher = Matcher::new(self, query);
+        let base = InferenceParams {
+            precision: rank.precision,
+            ..InferenceParams::default()
+        };
+        // The estimate depends only on the GPU model and count: compute each pair once.
+        let mut throughput: HashMap<(&'static str, u32), Option<f64>> = HashMap::new();
+        let (mut unknown_gpu, mut no_price, mut no_fit) = (0, 0, 0);
+        let mut ranked: Vec<(f64, f64, usize)> = Vec::new();
+        for i in matcher.positions().filter(|i| matcher.keep(*i)) {
+            let o = &self.offers[i];
+            let Some(gpu) = o.gpu else {
+                unknown_gpu += 1;
+                continue;
+            };
+            let Some(price) = o.price.map(|p| p.as_usd_f64()) else {
+                no_price += 1;
+                continue;
+            };
+            let tps = *throughput
+                .entry((gpu.model, o.gpu_count))
+                .or_insert_with(|| {
+                    perf::serving(gpu, o.gpu_count, &rank.model, &base, rank.batch)
+                        .map(|e| e.output_tokens_per_s)
+                });
+            match tps {
+                Some(tps) => ranked.push((perf::cost_per_mtok(price, tps), price, i)),
+                None => no_fit += 1,
+            }
+        }
+        let total = ranked.len();
+        let compare = |a: &(f64, f64, usize), b: &(f64, f64, usize)| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then_with(|| self.offers[a.2].id.cmp(&self.offers[b.2].id))
+        };
+        let end = offset.saturating_add(limit).min(total);
+        if end < total && end > 0 {
+            ranked.select_nth_unstable_by(end - 1, compare);
+            ranked.truncate(end);
+        }
+        ranked.sort_by(compare);
+        let page: Vec<(f64, f64, usize)> = ranked.into_iter().skip(offset).take(limit).collect();
+        let mut excluded = Vec::new();
+        for (n, why) in [
+            (no_fit, "the model does not fit in the offer's GPU memory"),
+            (no_price, "no on-demand price"),
+            (
+                unknown_gpu,
+                "GPU not in the registry, no specs to estimate with",
+            ),
+        ] {
+            if n > 0 {
+                excluded.push((why, n));
+            }
+        }
+        SearchPage {
+            total,
+            offers: page.iter().map(|e| &self.offers[e.2]).collect(),
+            ranking: Some(RankDetail {
+                method: "cost_per_mtok",
+                scores: page.iter().map(|e| e.0).collect(),
+                criteria: Vec::new(),
+                excluded,
             }),
         }
     }
@@ -667,5 +757,50 @@ mod tests {
         let page = snapshot.search_page(&query, 0, 3);
         assert_eq!(page.offers[0].id, id);
         assert!((page.ranking.unwrap().scores[0] - 1.0).abs() < 1e-9);
+    }
+
+    /// `sort=cost_per_mtok` orders by price over throughput of the model, and leaves out
+    /// (and counts) the offers the model does not fit.
+    #[test]
+    fn cost_per_mtok_ranks_by_price_over_throughput() {
+        let snapshot = Snapshot::new(real_offers(), vec![]);
+        let query = Query::parse("sort=cost_per_mtok model=llama-3-70b precision=fp8").unwrap();
+        let Some(Rank::CostPerMtok(rank)) = &query.rank else {
+            panic!("not ranked");
+        };
+        let all = snapshot.search_page(&query, 0, 100_000);
+        assert!(all.total > 10, "{}", all.total);
+        let detail = all.ranking.unwrap();
+        assert_eq!(detail.method, "cost_per_mtok");
+        assert!(detail.scores.windows(2).all(|w| w[0] <= w[1]));
+        let no_fit = detail
+            .excluded
+            .iter()
+            .find(|e| e.0.contains("does not fit"))
+            .unwrap()
+            .1;
+        let everything = snapshot.matching(&Query::default()).len();
+        let excluded: usize = detail.excluded.iter().map(|e| e.1).sum();
+        assert_eq!(all.total + excluded, everything);
+        assert!(no_fit > 0);
+        // Each score is exactly the model's estimate at the offer's price.
+        let base = InferenceParams {
+            precision: rank.precision,
+            ..InferenceParams::default()
+        };
+        for (o, score) in all.offers.iter().zip(&detail.scores).take(50) {
+            let gpu = o.gpu.unwrap();
+            // 70B at FP8 needs ~70 GB of weights: never one 24 GB card.
+            assert!(o.total_vram_gb().unwrap() >= 70.0, "{}", o.id);
+            let tps = perf::serving(gpu, o.gpu_count, &rank.model, &base, rank.batch)
+                .unwrap()
+                .output_tokens_per_s;
+            let want = perf::cost_per_mtok(o.price.unwrap().as_usd_f64(), tps);
+            assert!(
+                (score - want).abs() < 1e-9 * want.max(1.0),
+                "{} {score} {want}",
+                o.id
+            );
+        }
     }
 }

@@ -26,7 +26,7 @@ use super::gpu::{FormFactor, GpuSpec};
 use super::llm::LlmSpec;
 
 pub use cost::{cost_per_mtok, generation_cost, CostEstimate};
-pub use inference::{inference, Bound, InferenceEstimate, InferenceParams};
+pub use inference::{inference, serving, Bound, InferenceEstimate, InferenceParams};
 pub use training::{training, TrainingEstimate, TrainingMethod, TrainingParams};
 
 /// Share of the datasheet memory bandwidth that inference kernels sustain (weight streaming,

@@ -16,6 +16,8 @@ mod tests;
 pub use field::{Field, FieldKind};
 use lexer::Lexer;
 
+use super::llm::{self, LlmSpec};
+use super::perf::Precision;
 use super::ranking::{self, Attribute, Criterion};
 
 /// Largest accepted `limit=`.
@@ -92,7 +94,22 @@ pub struct Query {
 pub enum Rank {
     /// `sort=topsis [weights=price:0.4,vram:0.3,…]`: TOPSIS closeness, best first.
     Topsis(Vec<Criterion>),
+    /// `sort=cost_per_mtok model=llama-3-70b [precision=fp8] [batch=64]`: USD per million
+    /// output tokens of serving `model` on the offer, cheapest first.
+    CostPerMtok(TokenCostRank),
 }
+
+/// What `sort=cost_per_mtok` serves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenCostRank {
+    pub model: LlmSpec,
+    pub precision: Precision,
+    /// Concurrent requests (capped per offer by what fits in memory).
+    pub batch: u32,
+}
+
+/// Concurrent requests assumed by `sort=cost_per_mtok` without `batch=`.
+pub const DEFAULT_SERVING_BATCH: u32 = 64;
 
 /// Why a query was rejected: where, what, and a suggestion when one is close.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -120,32 +137,70 @@ impl Query {
         let mut query = Query::default();
         let mut lexer = Lexer::new(text);
         let mut topsis_at = None;
+        let mut cost_at = None;
         let mut weights = None;
+        let mut model: Option<(LlmSpec, usize)> = None;
+        let mut precision: Option<(Precision, usize)> = None;
+        let mut batch: Option<(u32, usize)> = None;
         while let Some(term) = lexer.term()? {
             let field_pos = term.field_pos;
             match term.field.as_str() {
                 "sort" | "order" => {
                     expect_eq(term.op, field_pos, "sort")?;
-                    if term.raw_value.eq_ignore_ascii_case("topsis") {
+                    let raw = term.raw_value.to_ascii_lowercase();
+                    topsis_at = None;
+                    cost_at = None;
+                    if raw == "topsis" {
                         topsis_at = Some(term.value_pos);
                         query.sort.clear();
-                    } else if term
-                        .raw_value
+                    } else if raw == "cost_per_mtok" {
+                        cost_at = Some(term.value_pos);
+                        query.sort.clear();
+                    } else if let Some(k) = raw
                         .split(',')
-                        .any(|k| k.eq_ignore_ascii_case("topsis"))
+                        .find(|k| matches!(*k, "topsis" | "cost_per_mtok"))
                     {
                         return Err(QueryError::new(
                             term.value_pos,
-                            "sort=topsis ranks by itself and takes no other sort keys",
+                            format!("sort={k} ranks by itself and takes no other sort keys"),
                         ));
                     } else {
-                        topsis_at = None;
                         query.sort = parse_sort(&term.raw_value, term.value_pos)?;
                     }
                 }
                 "weights" => {
                     expect_eq(term.op, field_pos, "weights")?;
                     weights = Some((parse_weights(&term.raw_value, term.value_pos)?, field_pos));
+                }
+                "model" => {
+                    expect_eq(term.op, field_pos, "model")?;
+                    model = Some((parse_model(&term.raw_value, term.value_pos)?, field_pos));
+                }
+                "precision" => {
+                    expect_eq(term.op, field_pos, "precision")?;
+                    let p = term
+                        .raw_value
+                        .parse::<Precision>()
+                        .map_err(|e| QueryError::new(term.value_pos, e.to_string()))?;
+                    precision = Some((p, field_pos));
+                }
+                "batch" => {
+                    expect_eq(term.op, field_pos, "batch")?;
+                    let n = term
+                        .raw_value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=4096).contains(n))
+                        .ok_or_else(|| {
+                            QueryError::new(
+                                term.value_pos,
+                                format!(
+                                    "batch must be a whole number from 1 to 4096, not {:?}",
+                                    term.raw_value
+                                ),
+                            )
+                        })?;
+                    batch = Some((n, field_pos));
                 }
                 "limit" => {
                     expect_eq(term.op, field_pos, "limit")?;
@@ -173,6 +228,33 @@ impl Query {
                 ))
             }
             (None, None) => {}
+        }
+        match (cost_at, model) {
+            (Some(_), Some((model, _))) => {
+                query.rank = Some(Rank::CostPerMtok(TokenCostRank {
+                    model,
+                    precision: precision.map_or(Precision::Bf16, |p| p.0),
+                    batch: batch.map_or(DEFAULT_SERVING_BATCH, |b| b.0),
+                }));
+            }
+            (Some(pos), None) => {
+                return Err(QueryError::new(
+                    pos,
+                    "sort=cost_per_mtok needs the model to serve, e.g. model=llama-3-70b",
+                ))
+            }
+            (None, model) => {
+                if let Some(pos) = model
+                    .map(|m| m.1)
+                    .or(precision.map(|p| p.1))
+                    .or(batch.map(|b| b.1))
+                {
+                    return Err(QueryError::new(
+                        pos,
+                        "model=, precision= and batch= apply to sort=cost_per_mtok; add sort=cost_per_mtok",
+                    ));
+                }
+            }
         }
         Ok(query)
     }
@@ -267,6 +349,31 @@ fn parse_weights(raw: &str, pos: usize) -> Result<Vec<Criterion>, QueryError> {
         .collect())
 }
 
+/// A known model (`llama-3-70b`) or a bare size (`70b`, `7B`) for a generic dense model.
+fn parse_model(raw: &str, pos: usize) -> Result<LlmSpec, QueryError> {
+    if let Some(spec) = llm::resolve(raw) {
+        return Ok(spec.clone());
+    }
+    let size = raw
+        .strip_suffix(['b', 'B'])
+        .and_then(|n| n.parse::<f64>().ok())
+        .filter(|n| n.is_finite() && *n > 0.0 && *n <= 10_000.0);
+    match size {
+        Some(b) => Ok(LlmSpec::generic(b)),
+        None => {
+            let mut known: Vec<&str> = llm::all().map(|m| m.id).collect();
+            known.truncate(8);
+            Err(QueryError::new(
+                pos,
+                format!(
+                    "unknown model {raw:?}: name a known model ({}, …) or a size such as 70b",
+                    known.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
 fn parse_limit(raw: &str, pos: usize) -> Result<u32, QueryError> {
     match raw.parse::<u32>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -293,6 +400,16 @@ impl fmt::Display for Query {
                 .map(|c| format!("{}:{}", c.attribute.name(), c.weight))
                 .collect();
             terms.push(format!("sort=topsis weights={}", weights.join(",")));
+        } else if let Some(Rank::CostPerMtok(r)) = &self.rank {
+            let model = if r.model.known {
+                r.model.id.to_owned()
+            } else {
+                format!("{}b", r.model.params_b)
+            };
+            terms.push(format!(
+                "sort=cost_per_mtok model={model} precision={} batch={}",
+                r.precision, r.batch
+            ));
         } else if !self.sort.is_empty() {
             let keys: Vec<String> = self
                 .sort

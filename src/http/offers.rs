@@ -62,12 +62,24 @@ pub struct OfferSearchResponse {
     pub ranking: Option<RankingView>,
 }
 
-/// The criteria of a computed ranking as applied to this search's matches.
+/// How a computed ranking ordered this search's matches.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RankingView {
-    /// `topsis`: closeness to the ideal offer over the whole filtered set, 0–1.
+    /// `topsis`: each offer's `score` is its closeness to the ideal offer over the whole
+    /// filtered set, 0–1, higher is better. `cost_per_mtok`: `score` is USD per million
+    /// output tokens of serving the query's model, lower is better.
     pub method: String,
+    /// TOPSIS criteria as applied (empty for `cost_per_mtok`).
     pub criteria: Vec<CriterionView>,
+    /// Matches the ranking could not score, with the reason; they are not in `total`.
+    pub excluded: Vec<ExclusionView>,
+}
+
+/// Offers left out of a ranking for one reason.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExclusionView {
+    pub reason: String,
+    pub offers: usize,
 }
 
 /// One weighted criterion.
@@ -152,6 +164,14 @@ pub fn search_response(
                     missing: c.missing,
                 })
                 .collect(),
+            excluded: r
+                .excluded
+                .into_iter()
+                .map(|(reason, offers)| ExclusionView {
+                    reason: reason.to_owned(),
+                    offers,
+                })
+                .collect(),
         }),
     }
 }
@@ -161,7 +181,10 @@ pub fn parse_params(q: Option<&str>, fields: &BTreeMap<String, String>) -> Resul
     let mut text = q.unwrap_or_default().to_owned();
     for (name, value) in fields {
         let quoted = format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
-        let term = if name == "sort" || name == "weights" {
+        let term = if matches!(
+            name.as_str(),
+            "sort" | "weights" | "model" | "precision" | "batch"
+        ) {
             format!("{name}={value}")
         } else if let Some(field) = name.strip_prefix("min_") {
             format!("{field}>={quoted}")

@@ -335,3 +335,39 @@ pub fn inference(
     est.notes = notes::explain(gpu, model, p, &est, &d);
     est
 }
+
+/// The estimate for serving up to `batch` concurrent requests with `base`'s shapes: the
+/// batch is capped at what fits in memory. `None` when not even one request fits.
+pub fn serving(
+    gpu: &GpuSpec,
+    gpu_count: u32,
+    model: &LlmSpec,
+    base: &InferenceParams,
+    batch: u32,
+) -> Option<InferenceEstimate> {
+    let one = inference(
+        gpu,
+        gpu_count,
+        model,
+        &InferenceParams {
+            batch_size: 1,
+            ..*base
+        },
+    );
+    if !one.fits || one.max_batch_size == 0 {
+        return None;
+    }
+    let batch = batch.clamp(1, one.max_batch_size);
+    if batch == 1 {
+        return Some(one);
+    }
+    Some(inference(
+        gpu,
+        gpu_count,
+        model,
+        &InferenceParams {
+            batch_size: batch,
+            ..*base
+        },
+    ))
+}

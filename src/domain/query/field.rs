@@ -72,8 +72,7 @@ fields! {
 }
 
 /// Alternative spellings accepted for some fields.
-const ALIASES: [(&str, Field); 10] = [
-    ("model", Field::Gpu),
+const ALIASES: [(&str, Field); 9] = [
     ("gpus", Field::Count),
     ("gpu_count", Field::Count),
     ("memory", Field::Vram),

@@ -140,7 +140,10 @@ impl Lexer {
         }
         self.pos = word_pos;
         if super::Field::from_name(field).is_none()
-            && !matches!(field, "sort" | "limit" | "weights")
+            && !matches!(
+                field,
+                "sort" | "limit" | "weights" | "model" | "precision" | "batch"
+            )
         {
             let mut err = QueryError::new(
                 field_pos,

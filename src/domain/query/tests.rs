@@ -281,3 +281,47 @@ fn bad_topsis_weights_are_rejected_with_a_position() {
     let err = Query::parse("sort=topsis weights=price:1,prise:1").unwrap_err();
     assert_eq!(err.suggestion.as_deref(), Some("'price'"));
 }
+
+#[test]
+fn sort_cost_per_mtok_names_a_model_and_defaults_the_rest() {
+    let q = parse("gpu~H100 sort=cost_per_mtok model=llama-3-70b precision=fp8");
+    let Some(Rank::CostPerMtok(r)) = &q.rank else {
+        panic!("not ranked: {q:?}");
+    };
+    assert_eq!(r.model.id, "llama-3-70b");
+    assert_eq!(r.precision, Precision::Fp8);
+    assert_eq!(r.batch, DEFAULT_SERVING_BATCH);
+    assert_eq!(parse(&q.to_string()), q);
+    // A bare size is a generic dense model; precision defaults to bf16.
+    let q = parse("sort=cost_per_mtok model=13b batch=8");
+    let Some(Rank::CostPerMtok(r)) = &q.rank else {
+        panic!("not ranked");
+    };
+    assert!(!r.model.known);
+    assert_eq!(
+        (r.model.params_b, r.precision, r.batch),
+        (13.0, Precision::Bf16, 8)
+    );
+    assert_eq!(parse(&q.to_string()), q);
+}
+
+#[test]
+fn bad_cost_per_mtok_queries_are_rejected_with_a_position() {
+    for (text, pos, needle) in [
+        ("sort=cost_per_mtok", 5, "needs the model"),
+        ("model=llama-3-70b", 0, "add sort=cost_per_mtok"),
+        ("sort=price precision=fp8", 11, "add sort=cost_per_mtok"),
+        ("sort=cost_per_mtok model=gpt-9", 25, "unknown model"),
+        (
+            "sort=cost_per_mtok model=70b precision=fp3",
+            39,
+            "unknown precision",
+        ),
+        ("sort=cost_per_mtok model=70b batch=0", 35, "batch must be"),
+        ("sort=cost_per_mtok,price model=70b", 5, "ranks by itself"),
+    ] {
+        let err = Query::parse(text).unwrap_err();
+        assert_eq!(err.position, pos, "{text}: {err}");
+        assert!(err.to_string().contains(needle), "{text}: {err}");
+    }
+}
