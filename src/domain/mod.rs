@@ -6,3 +6,4 @@ pub mod location;
 pub mod money;
 pub mod offer;
 pub mod query;
+pub mod workload;
