@@ -8,3 +8,4 @@ pub mod offer;
 pub mod perf;
 pub mod query;
 pub mod ranking;
+pub mod workload;
