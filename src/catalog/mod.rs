@@ -10,6 +10,7 @@ use crate::domain::offer::Offer;
 pub mod ingest;
 pub mod kpi;
 pub mod live;
+pub mod recommend;
 pub mod search;
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,7 @@ pub mod middleware;
 pub mod offer_view;
 pub mod offers;
 pub mod ops;
+pub mod recommend;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
 /// become [`ApiError`]s with the parser's message.
@@ -47,7 +48,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "meta", description = "API index and documentation"),
         (name = "catalog", description = "GPU offers, the GPU registry and price sources"),
         (name = "math", description = "Ranking and estimation engines on your own numbers"),
-        (name = "kpi", description = "Market KPIs and insights from live offers and price history")
+        (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
+        (name = "assistant", description = "Workload parsing, recommendations and chat")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
 )]
@@ -62,6 +64,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(gpus::router())
         .merge(math::router())
         .merge(kpi::router())
+        .merge(recommend::router())
 }
 
 /// The OpenAPI document of this build.

@@ -2,6 +2,7 @@
 
 use gpubroker::http::math::TopsisResponse;
 use gpubroker::http::offers::OfferSearchResponse;
+use gpubroker::http::recommend::RecommendationResponse;
 use gpubroker::providers::{skypilot, vastai};
 use serde_json::{json, Value};
 
@@ -167,5 +168,128 @@ async fn math_topsis_reproduces_the_reference_and_rejects_bad_input() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 415);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommendations_rank_explain_and_account_for_every_offer() {
+    let app = app_with_real_offers().await;
+    let text = "serve llama 3 70b at 2000 tokens/s in the EU under $10/h";
+    let resp = app
+        .post_json("/api/v2/recommendations", &json!({ "text": text }))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let rec: RecommendationResponse = resp.json().await.unwrap();
+    assert_eq!(rec.spec.model.as_deref(), Some("llama-3-70b"));
+    assert_eq!(rec.requirements.place.as_deref(), Some("EU"));
+    assert!(!rec.recommendations.is_empty(), "{:?}", rec.excluded);
+    for r in &rec.recommendations {
+        assert_eq!(r.offer.continent.as_deref(), Some("EU"), "{}", r.offer.id);
+        assert!(r.estimate.hourly_usd <= 10.0);
+        assert!(r.estimate.tokens_per_second.unwrap() >= 2000.0);
+        let one = r.offer.price_per_hour.unwrap();
+        assert!((r.estimate.hourly_usd - one * f64::from(r.estimate.instances)).abs() < 1e-3);
+        assert!(r.reasons.len() >= 4, "{:?}", r.reasons);
+    }
+    let hourly: Vec<f64> = rec
+        .recommendations
+        .iter()
+        .map(|r| r.estimate.hourly_usd)
+        .collect();
+    assert!(hourly.windows(2).all(|w| w[0] <= w[1]), "{hourly:?}");
+    assert_eq!(rec.recommendations[0].rank, 1);
+    // Nothing is silently dropped: every live offer is picked-eligible or excluded.
+    let excluded: usize = rec.excluded.iter().map(|e| e.offers).sum();
+    assert_eq!(rec.suitable + excluded, rec.considered);
+    assert!(rec
+        .excluded
+        .iter()
+        .any(|e| e.reason == "outside EU" && e.offers > 100));
+    assert!(rec
+        .excluded
+        .iter()
+        .any(|e| e.reason.contains("does not fit") && !e.examples.is_empty()));
+
+    // The same workload as a spec, with a budget nobody meets: no picks, and why.
+    let spec = json!({"task": "inference", "model": "llama-3-70b", "budget_per_hour": 0.05});
+    let rec: RecommendationResponse = app
+        .post_json(
+            "/api/v2/recommendations",
+            &json!({ "spec": spec, "limit": 3 }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(rec.recommendations.is_empty());
+    assert!(rec
+        .excluded
+        .iter()
+        .any(|e| e.reason == "over the $0.05/h budget" && e.offers > 0));
+
+    // Fine-tuning for a fixed time: the bill is price × hours.
+    let rec: RecommendationResponse = app
+        .post_json(
+            "/api/v2/recommendations",
+            &json!({"text": "cheapest way to fine-tune a 7B model for 10 hours", "limit": 3}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rec.recommendations.len(), 3);
+    for r in &rec.recommendations {
+        let total = r.estimate.total_usd.unwrap();
+        assert!(
+            (total - r.estimate.hourly_usd * 10.0).abs() < 0.01,
+            "{total}"
+        );
+    }
+    assert!(rec.recommendations[0].reasons[0].starts_with("lowest estimated total"));
+
+    for (body, needle) in [
+        (json!({}), "either text"),
+        (json!({"text": "x", "spec": {}}), "not both"),
+        (json!({"text": "   "}), "empty"),
+        (
+            json!({"text": "asdf qwerty"}),
+            "nothing in the workload description",
+        ),
+        (json!({"text": "serve llama 3 8b", "limit": 0}), "limit"),
+    ] {
+        let resp = app.post_json("/api/v2/recommendations", &body).await;
+        assert_eq!(resp.status(), 422, "{body}");
+        let err: Value = resp.json().await.unwrap();
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{body} → {err}"
+        );
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parse_workload_returns_the_spec_or_a_clear_error() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let resp = app
+        .post_json(
+            "/api/v2/ai/parse-workload",
+            &json!({"text": "train a 1B model on 20B tokens with 8x H100, spot ok"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(out["spec"]["task"], "training");
+    assert_eq!(out["spec"]["gpu_count"], 8);
+    assert_eq!(out["spec"]["total_tokens"], 2e10);
+    assert_eq!(out["spec"]["spot"], true);
+    let resp = app
+        .post_json("/api/v2/ai/parse-workload", &json!({"text": ""}))
+        .await;
+    assert_eq!(resp.status(), 422);
+    let resp = app
+        .post_json("/api/v2/ai/parse-workload", &json!({"txt": "serve"}))
+        .await;
+    assert_eq!(resp.status(), 422);
     app.stop().await.unwrap();
 }
