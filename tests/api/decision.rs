@@ -293,3 +293,94 @@ async fn parse_workload_returns_the_spec_or_a_clear_error() {
     assert_eq!(resp.status(), 422);
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn math_estimates_match_the_documented_worked_example() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    // docs/performance-model.md: Llama 3 70B FP8 on 8×H100 SXM, 1024 in / 256 out,
+    // FP8 KV cache, 64 concurrent requests, $20/h → $1.008 per 1M output tokens.
+    let body = json!({
+        "gpu": "H100 SXM5", "gpu_count": 8, "model": "Llama 3 70B",
+        "price_per_hour": 20.0,
+        "inference": {"precision": "fp8", "kv_precision": "fp8", "batch_size": 64, "prompt_tokens": 1024, "output_tokens": 256}
+    });
+    let resp = app.post_json("/api/v2/math/cost-per-token", &body).await;
+    assert_eq!(resp.status(), 200);
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(out["gpu"], "H100-SXM");
+    assert_eq!(out["model"]["id"], "llama-3-70b");
+    assert_eq!(out["estimate"]["fits"], true);
+    let per_mtok = out["cost"]["usd_per_million_tokens"].as_f64().unwrap();
+    assert!((per_mtok - 1.008).abs() < 0.01, "{per_mtok}");
+
+    // A 70B model at bf16 does not fit one 80 GB GPU: no cost, and the estimate says so.
+    let body = json!({"gpu": "H100-SXM", "params_b": 70, "price_per_hour": 3.0});
+    let out: Value = app
+        .post_json("/api/v2/math/cost-per-token", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(out["estimate"]["fits"], false);
+    assert!(out["cost"].is_null());
+
+    // Training: 6 × params × tokens at the stated MFU, priced per hour.
+    let body = json!({
+        "gpu": "A100-80GB-SXM", "gpu_count": 8, "model": "llama-3-8b", "task": "training",
+        "training": {"tokens": 1e10, "method": "full"}, "price_per_hour": 16.0
+    });
+    let resp = app.post_json("/api/v2/math/estimate-workload", &body).await;
+    assert_eq!(resp.status(), 200);
+    let out: Value = resp.json().await.unwrap();
+    let t = &out["training"];
+    let flops = t["flops"].as_f64().unwrap();
+    assert!(
+        (flops / (6.0 * 8.03e9 * 1e10) - 1.0).abs() < 0.01,
+        "{flops}"
+    );
+    let hours = t["hours"].as_f64().unwrap();
+    let cost = t["cost_usd"].as_f64().unwrap();
+    assert!((cost - hours * 16.0).abs() < 1e-6 * cost);
+
+    for (path, body, needle) in [
+        (
+            "/api/v2/math/cost-per-token",
+            json!({"gpu": "RTX 9999", "model": "llama-3-8b", "price_per_hour": 1}),
+            "unknown GPU",
+        ),
+        (
+            "/api/v2/math/cost-per-token",
+            json!({"gpu": "H100", "model": "gpt-5", "price_per_hour": 1}),
+            "unknown model",
+        ),
+        (
+            "/api/v2/math/cost-per-token",
+            json!({"gpu": "H100", "params_b": 7, "price_per_hour": 0}),
+            "price_per_hour",
+        ),
+        (
+            "/api/v2/math/cost-per-token",
+            json!({"gpu": "H100", "price_per_hour": 1}),
+            "either model",
+        ),
+        (
+            "/api/v2/math/estimate-workload",
+            json!({"gpu": "H100", "params_b": 7, "task": "dance"}),
+            "unknown variant",
+        ),
+        (
+            "/api/v2/math/estimate-workload",
+            json!({"gpu": "H100", "params_b": 7, "task": "training", "training": {"tokens": -1}}),
+            "training.tokens",
+        ),
+    ] {
+        let resp = app.post_json(path, &body).await;
+        assert_eq!(resp.status(), 422, "{body}");
+        let err: Value = resp.json().await.unwrap();
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{body} → {err}"
+        );
+    }
+    app.stop().await.unwrap();
+}
