@@ -49,6 +49,8 @@ pub struct AppInner {
     /// Cancelled when the process starts shutting down; every background task watches it.
     pub shutdown: CancellationToken,
     pub started_at: Instant,
+    /// The assistant's language model, when one is configured.
+    pub llm: Option<crate::assistant::llm::LlmClient>,
     phase: AtomicU8,
 }
 
@@ -73,7 +75,12 @@ impl AppState {
         master_key: MasterKey,
         sources: Vec<Arc<dyn PriceSource>>,
     ) -> Self {
+        let llm = settings
+            .llm
+            .clone()
+            .map(crate::assistant::llm::LlmClient::new);
         Self(Arc::new(AppInner {
+            llm,
             settings,
             store,
             catalog: Catalog::default(),

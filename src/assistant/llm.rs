@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::providers::http;
+use crate::providers::source::SourceError;
 use crate::settings::LlmSettings;
 
 /// Time allowed for one completion.
@@ -159,16 +160,18 @@ impl LlmClient {
             .send()
             .await
             .map_err(|e| LlmError::Transport(redact(e.without_url().to_string())))?;
-        let status = resp.status();
+        // Error statuses come back with a bounded snippet of the endpoint's own text.
         let text = http::read_body(resp, BODY_LIMIT)
             .await
-            .map_err(|e| LlmError::Transport(redact(e.to_string())))?;
-        if !status.is_success() {
-            return Err(LlmError::Status {
-                status: status.as_u16(),
-                snippet: redact(http::snippet(&text)),
-            });
-        }
+            .map_err(|e| match e {
+                SourceError::Status {
+                    status, snippet, ..
+                } => LlmError::Status {
+                    status,
+                    snippet: redact(snippet),
+                },
+                other => LlmError::Transport(redact(other.to_string())),
+            })?;
         let completion: Completion =
             serde_json::from_str(&text).map_err(|e| LlmError::Malformed(e.to_string()))?;
         completion

@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+pub mod assistant;
 pub mod gpus;
 pub mod kpi;
 pub mod math;
@@ -65,6 +66,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(math::router())
         .merge(kpi::router())
         .merge(recommend::router())
+        .merge(assistant::router())
 }
 
 /// The OpenAPI document of this build.

@@ -133,8 +133,18 @@ pub async fn spawn_app_with(
     backend: Backend,
     router: Option<fn(AppState) -> axum::Router>,
 ) -> Option<TestApp> {
+    spawn_app_configured(backend, router, |_| {}).await
+}
+
+/// Like [`spawn_app_with`], with the settings adjusted by `configure` first.
+pub async fn spawn_app_configured(
+    backend: Backend,
+    router: Option<fn(AppState) -> axum::Router>,
+    configure: impl FnOnce(&mut gpubroker::settings::Settings),
+) -> Option<TestApp> {
     let db = TestDb::new(backend).await?;
-    let settings = db.settings();
+    let mut settings = db.settings();
+    configure(&mut settings);
     let (key, _) = settings.master_key.load().expect("master key");
     let store = db.store().await;
     let state = AppState::new(settings, store, key);

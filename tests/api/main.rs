@@ -3,6 +3,7 @@
 
 mod common;
 
+mod assistant;
 mod backup;
 mod catalog;
 mod cli;
