@@ -203,7 +203,8 @@ pub struct GpuKpi {
     pub by_provider: Vec<ProviderPrices>,
     /// On-demand USD per dense BF16 TFLOP-hour.
     pub usd_per_tflop_hour: Option<Percentiles>,
-    /// Median per-GPU price now against 24 hours ago; `null` without history that old.
+    /// Median per-GPU price now against 24 hours ago (or against the first recorded prices
+    /// when the history is younger: `since` says which); `null` without history.
     pub trend_24h: Option<Trend>,
     /// The same against 7 days ago.
     pub trend_7d: Option<Trend>,

@@ -50,6 +50,9 @@ pub async fn kpi_gpu(
     }) {
         return Err(not_offered(&model));
     }
+    // A young catalog has no history that old: its trends start at the first observation.
+    let first = state.store.first_observation().await?.unwrap_or(now);
+    let (day, week) = (day.max(first), week.max(first));
     let past_day = state.store.prices_at(day).await?;
     let past_week = state.store.prices_at(week).await?;
     kpi::gpu_kpi(&snapshot, &model, (day, &past_day), (week, &past_week))

@@ -48,6 +48,16 @@ impl Store {
         Ok(rows)
     }
 
+    /// When the oldest recorded price was observed; `None` before the first ingest.
+    #[tracing::instrument(skip_all)]
+    pub async fn first_observation(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let sql = "SELECT observed_at FROM offer_price_changes ORDER BY observed_at, id LIMIT 1";
+        let first = on_pool!(self, |pool| sqlx::query_scalar::<_, DateTime<Utc>>(sql)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(first)
+    }
+
     /// Price observations of `provider`'s offers since `since`, each offer's last one before
     /// `since` included as its baseline; by offer, then time.
     #[tracing::instrument(skip_all)]

@@ -14,7 +14,10 @@ use crate::common::{spawn_app, Backend};
 
 const CATALOGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/catalogs");
 
-both_backends!(kpis_follow_the_price_history);
+both_backends!(
+    kpis_follow_the_price_history,
+    a_young_catalog_trends_from_its_first_prices
+);
 
 fn lambda_offers() -> Vec<Offer> {
     let text =
@@ -156,5 +159,49 @@ async fn kpis_follow_the_price_history(backend: Backend) {
     assert!(!values.is_empty() && values.windows(2).all(|w| w[0] <= w[1]));
     // Every model debuted 8 days ago: none is new this week.
     assert!(insights.new_models.is_empty(), "{:?}", insights.new_models);
+    app.stop().await.unwrap();
+}
+
+/// Two ingests ten minutes apart: the trends start at the first recorded prices.
+async fn a_young_catalog_trends_from_its_first_prices(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let store = &app.state.store;
+    let now = Utc::now();
+    let base = lambda_offers();
+    let bumped: Vec<Offer> = base
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            if is_h100(&o) {
+                o.price = o.price.map(|p| MicroUsd(p.0 * 2));
+            }
+            o
+        })
+        .collect();
+    let first_at = now - Duration::minutes(10);
+    store
+        .apply_ingest("skypilot:lambda", &diff(&[], base.clone()), first_at, 5)
+        .await
+        .unwrap();
+    store
+        .apply_ingest(
+            "skypilot:lambda",
+            &diff(&base, bumped),
+            now - Duration::minutes(1),
+            5,
+        )
+        .await
+        .unwrap();
+    app.state.catalog.reload(store).await.unwrap();
+    let gpu: GpuKpi = app.get("/api/v2/kpi/gpu/H100").await.json().await.unwrap();
+    let day = gpu.trend_24h.unwrap();
+    assert!(
+        (day.since - first_at).num_milliseconds().abs() < 1,
+        "{day:?}"
+    );
+    assert!((day.change_pct - 100.0).abs() < 0.01, "{day:?}");
+    assert_eq!(gpu.trend_7d.unwrap().since, day.since);
     app.stop().await.unwrap();
 }
