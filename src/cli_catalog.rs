@@ -316,7 +316,9 @@ fn print_table(page: &OfferSearchResponse) {
             .criteria
             .iter()
             .map(|c| {
-                let missing = if c.missing > 0 {
+                let missing = if c.missing > 0 && c.missing >= page.total {
+                    ", no offer has a value: no effect".to_owned()
+                } else if c.missing > 0 {
                     format!(", {} without a value given the mean", c.missing)
                 } else {
                     String::new()
