@@ -22,7 +22,12 @@ pub struct Message {
     pub role: String,
     #[serde(default)]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Gateways send `null`, `[]` or nothing for "no tool calls".
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_empty"
+    )]
     pub tool_calls: Vec<ToolCall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
@@ -56,6 +61,10 @@ pub struct ToolCall {
     #[serde(rename = "type", default = "function_type")]
     pub kind: String,
     pub function: FunctionCall,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ToolCall>, D::Error> {
+    Ok(Option::<Vec<ToolCall>>::deserialize(d)?.unwrap_or_default())
 }
 
 fn function_type() -> String {
@@ -180,5 +189,23 @@ impl LlmClient {
             .next()
             .map(|c| c.message)
             .ok_or_else(|| LlmError::Malformed("no choices".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_or_missing_tool_calls_mean_none() {
+        for body in [
+            r#"{"role":"assistant","content":"hi","tool_calls":null}"#,
+            r#"{"role":"assistant","content":"hi"}"#,
+            r#"{"role":"assistant","content":"hi","tool_calls":[]}"#,
+        ] {
+            let m: Message = serde_json::from_str(body).unwrap();
+            assert!(m.tool_calls.is_empty(), "{body}");
+            assert_eq!(m.content.as_deref(), Some("hi"));
+        }
     }
 }

@@ -106,42 +106,99 @@ impl Collected {
     }
 }
 
+/// Collects the money amounts a tool returned: numbers under keys that name a price or a
+/// cost (`price_per_hour`, `hourly_usd`, `total_usd`, `usd_per_million_tokens`, …), never
+/// counts, sizes or ranks.
 fn collect_numbers(v: &Value, out: &mut Vec<f64>) {
+    const MONEY: [&str; 5] = ["price", "usd", "cost", "hourly", "total_"];
     match v {
-        Value::Number(n) => out.extend(n.as_f64()),
         Value::Array(items) => items.iter().for_each(|i| collect_numbers(i, out)),
-        Value::Object(map) => map.values().for_each(|i| collect_numbers(i, out)),
+        Value::Object(map) => {
+            for (key, value) in map {
+                let is_money = MONEY.iter().any(|m| key.contains(m)) && !key.starts_with("budget");
+                match value {
+                    Value::Number(n) if is_money => out.extend(n.as_f64()),
+                    Value::Object(_) | Value::Array(_) if is_money => collect_all(value, out),
+                    other => collect_numbers(other, out),
+                }
+            }
+        }
         _ => {}
     }
 }
 
-/// Dollar amounts written in `text` (`$2.49`, `$1,200`, `2.49 USD`).
+/// Every number under `v` (a price distribution object, say).
+fn collect_all(v: &Value, out: &mut Vec<f64>) {
+    match v {
+        Value::Number(n) => out.extend(n.as_f64()),
+        Value::Array(items) => items.iter().for_each(|i| collect_all(i, out)),
+        Value::Object(map) => map.values().for_each(|i| collect_all(i, out)),
+        _ => {}
+    }
+}
+
+/// Dollar amounts written in `text`: `$2.49`, `$ 2.49`, `$1,200`, `$2k`, `2.49 USD`,
+/// `USD 2.49`, `2.49 dollars`.
 pub fn dollar_amounts(text: &str) -> Vec<f64> {
     let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let number_at = |mut i: usize| -> (Option<f64>, usize) {
-        let start = i;
-        while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == ',') {
+    let skip_spaces = |mut i: usize| {
+        while i < chars.len() && chars[i] == ' ' {
             i += 1;
         }
-        let raw: String = chars[start..i]
-            .iter()
-            .filter(|c| **c != ',')
-            .collect::<String>()
-            .trim_end_matches('.')
-            .to_owned();
-        (raw.parse().ok(), i)
+        i
     };
+    // The number starting at `i` (with a k/M/B suffix scaled), and where it ends.
+    let number_at = |i: usize| -> (Option<f64>, usize) {
+        let mut j = i;
+        while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.' || chars[j] == ',') {
+            j += 1;
+        }
+        let raw: String = chars[i..j].iter().filter(|c| **c != ',').collect();
+        let mut n: Option<f64> = raw.trim_end_matches('.').parse().ok();
+        let suffix = chars.get(j).copied();
+        let after = chars.get(j + 1).copied();
+        let scale = match suffix {
+            Some('k' | 'K') => Some(1e3),
+            Some('M') => Some(1e6),
+            Some('B') => Some(1e9),
+            _ => None,
+        };
+        if let Some(k) = scale {
+            if !after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                n = n.map(|x| x * k);
+                j += 1;
+            }
+        }
+        (n, j)
+    };
+    let word_at = |i: usize, word: &str| {
+        let w: String = chars[i..].iter().take(word.len()).collect();
+        w.eq_ignore_ascii_case(word)
+            && !chars
+                .get(i + word.len())
+                .is_some_and(|c| c.is_ascii_alphabetic())
+    };
+    let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
+        let starts_word = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
         if chars[i] == '$' {
-            let (n, end) = number_at(i + 1);
+            let (n, end) = number_at(skip_spaces(i + 1));
             out.extend(n);
             i = end.max(i + 1);
-        } else if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) {
+        } else if starts_word && word_at(i, "usd") {
+            let start = skip_spaces(i + 3);
+            if chars.get(start).is_some_and(char::is_ascii_digit) {
+                let (n, end) = number_at(start);
+                out.extend(n);
+                i = end;
+            } else {
+                i += 3;
+            }
+        } else if chars[i].is_ascii_digit() && starts_word {
             let (n, end) = number_at(i);
-            let rest: String = chars[end..].iter().take(5).collect();
-            if rest.trim_start().to_ascii_uppercase().starts_with("USD") {
+            let next = skip_spaces(end);
+            if word_at(next, "usd") || word_at(next, "dollars") || word_at(next, "dollar") {
                 out.extend(n);
             }
             i = end.max(i + 1);
@@ -291,6 +348,15 @@ const HELP: &str = "I answer from the live GPU catalog. Try: \"cheapest H100 in 
 \"compare A100 and H100\", \"what is an L40S?\", \"serve llama 3 70b at 2k tokens/s under \
 $10/h\" or \"cheapest way to fine-tune a 7B model for 10 hours\".";
 
+/// The name to search a mentioned GPU by: a generic entry ("A100", registered as the 40 GB
+/// card) stands for its whole family, a specific one for itself.
+fn family_name(g: &crate::domain::gpu::GpuSpec) -> String {
+    match (g.variant_known, g.families.first()) {
+        (false, Some(family)) => (*family).to_owned(),
+        _ => g.model.to_owned(),
+    }
+}
+
 /// The offline planner: picks tools by rules and writes the answer from their results.
 pub fn with_rules(state: &AppState, message: &str) -> ChatAnswer {
     let lower = message.to_lowercase();
@@ -328,14 +394,7 @@ pub fn with_rules(state: &AppState, message: &str) -> ChatAnswer {
             )
     });
     if gpus.len() >= 2 && wants_compare {
-        // A generic entry ("A100" as the 40 GB card) stands for its whole family.
-        let models: Vec<String> = gpus
-            .iter()
-            .map(|g| match (g.variant_known, g.families.first()) {
-                (false, Some(family)) => (*family).to_owned(),
-                _ => g.model.to_owned(),
-            })
-            .collect();
+        let models: Vec<String> = gpus.iter().map(|g| family_name(g)).collect();
         run("compare_gpus", serde_json::json!({ "models": models }));
     } else if gpus.len() == 1
         && wants_explain
@@ -349,7 +408,7 @@ pub fn with_rules(state: &AppState, message: &str) -> ChatAnswer {
             serde_json::json!({ "workload": message, "limit": 3 }),
         );
     } else if let Some(g) = gpus.first() {
-        let mut query = format!("gpu={}", g.model);
+        let mut query = format!("gpu={}", family_name(g));
         if let Some(spec) = parsed.as_ref().map(|p| &p.spec) {
             if let Some(c) = &spec.continent {
                 query.push_str(&format!(" continent={c}"));
@@ -437,7 +496,11 @@ mod tests {
             vec![2.49, 1200.0, 3.5]
         );
         assert_eq!(dollar_amounts("costs $2."), vec![2.0]);
-        assert!(dollar_amounts("no prices here, just 8 GPUs").is_empty());
+        assert_eq!(
+            dollar_amounts("$ 2.49, USD 3, 4.5 dollars, $2k, $1.5M budget, 7 usd."),
+            vec![2.49, 3.0, 4.5, 2000.0, 1.5e6, 7.0]
+        );
+        assert!(dollar_amounts("no prices here, just 8 GPUs and a 70B model").is_empty());
     }
 
     #[test]
@@ -447,5 +510,24 @@ mod tests {
         assert!(is_sourced(1235.0, &numbers));
         assert!(!is_sourced(2.39, &numbers));
         assert!(!is_sourced(1300.0, &numbers));
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn only_money_fields_count_as_sources() {
+        let result = serde_json::json!({
+            "offers": [{"gpu_count": 8, "price_per_hour": 2.49, "gpu_memory_gb": 80}],
+            "requirements": {"budget_per_hour": 10.0},
+            "recommendations": [{"rank": 1, "estimate": {"hourly_usd": 4.98, "total_usd": 49.8}}],
+            "price_per_gpu_hour": {"p50": 1.25}
+        });
+        let mut numbers = Vec::new();
+        collect_numbers(&result, &mut numbers);
+        numbers.sort_by(f64::total_cmp);
+        assert_eq!(numbers, vec![1.25, 2.49, 4.98, 49.8]);
     }
 }

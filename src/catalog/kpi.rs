@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use super::Snapshot;
 use crate::domain::gpu;
 use crate::domain::offer::{Availability, Offer};
+use crate::domain::perf;
 use crate::store::kpi::{ModelDebut, PastPrice, PriceObservation};
 
 /// Distribution of a set of values.
@@ -203,11 +204,55 @@ pub struct GpuKpi {
     pub by_provider: Vec<ProviderPrices>,
     /// On-demand USD per dense BF16 TFLOP-hour.
     pub usd_per_tflop_hour: Option<Percentiles>,
-    /// Median per-GPU price now against 24 hours ago (or against the first recorded prices
-    /// when the history is younger: `since` says which); `null` without history.
+    /// USD per million output tokens of serving the reference model on these offers.
+    pub token_cost: Option<TokenCost>,
+    /// Median per-GPU price now against 24 hours ago; offers first seen within the window
+    /// count with their first recorded price, and `since` is the first observation when the
+    /// history is younger than the window; `null` without history.
     pub trend_24h: Option<Trend>,
     /// The same against 7 days ago.
     pub trend_7d: Option<Trend>,
+}
+
+/// Cost of serving a reference model, from the performance model.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenCost {
+    /// LLM registry id of the reference model.
+    pub model: String,
+    pub precision: String,
+    /// Concurrent requests assumed (capped by what fits).
+    pub concurrency: u32,
+    /// Over the offers where the model fits and an on-demand price is known.
+    pub usd_per_million_tokens: Percentiles,
+}
+
+/// The reference model of [`TokenCost`]: small enough to fit any data-centre GPU.
+pub const REFERENCE_MODEL: &str = "llama-3.1-8b";
+
+fn token_cost(offers: &[&Offer]) -> Option<TokenCost> {
+    let model = crate::domain::llm::resolve(REFERENCE_MODEL)?;
+    let concurrency = 64;
+    let base = perf::InferenceParams::default();
+    let mut cache: HashMap<(&'static str, u32), Option<f64>> = HashMap::new();
+    let costs: Vec<f64> = offers
+        .iter()
+        .filter_map(|o| {
+            let g = o.gpu?;
+            let price = o.price?.as_usd_f64();
+            let tps = (*cache.entry((g.model, o.gpu_count)).or_insert_with(|| {
+                perf::serving(g, o.gpu_count, model, &base, concurrency)
+                    .map(|e| e.output_tokens_per_s)
+            }))?;
+            let c = perf::cost_per_mtok(price, tps);
+            c.is_finite().then_some(c)
+        })
+        .collect();
+    Some(TokenCost {
+        model: model.id.to_owned(),
+        precision: base.precision.to_string(),
+        concurrency,
+        usd_per_million_tokens: Percentiles::of(costs)?,
+    })
 }
 
 /// Whether `o` is of `wanted` (a canonical model or family).
@@ -275,6 +320,7 @@ pub fn gpu_kpi(
             })
             .collect(),
         usd_per_tflop_hour: Percentiles::of(offers.iter().filter_map(|o| o.value()).collect()),
+        token_cost: token_cost(&offers),
         trend_24h: trend(then_24h),
         trend_7d: trend(then_7d),
     })
@@ -436,10 +482,32 @@ pub struct ValuePick {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Anomaly {
     pub offer: OfferRef,
-    pub market_mean: f64,
-    pub market_stddev: f64,
-    /// `(price − mean) / stddev` of on-demand per-GPU prices of the same model.
+    /// Median on-demand per-GPU price of the model.
+    pub market_median: f64,
+    /// Robust standard deviation: 1.4826 × the median absolute deviation.
+    pub market_sigma: f64,
+    /// `(price − median) / sigma`.
     pub z_score: f64,
+}
+
+/// Median and robust sigma (1.4826 × median absolute deviation, which equals the standard
+/// deviation for normal data but is not dragged by the outliers it should expose; the mean
+/// absolute deviation when the MAD is 0); `None` when fewer than 2 values or no spread.
+pub fn robust_center_sigma(values: &[f64]) -> Option<(f64, f64)> {
+    if values.len() < 2 {
+        return None;
+    }
+    let center = median(values)?;
+    let deviations: Vec<f64> = values.iter().map(|x| (x - center).abs()).collect();
+    let mad = median(&deviations)?;
+    // When most prices are identical the MAD is 0; the mean absolute deviation
+    // (× 1.2533 for normal data) still measures the spread (Iglewicz & Hoaglin, 1993).
+    let sigma = if mad > 0.0 {
+        1.4826 * mad
+    } else {
+        1.2533 * deviations.iter().sum::<f64>() / deviations.len() as f64
+    };
+    (sigma > 0.0).then_some((center, sigma))
 }
 
 /// `GET /api/v2/kpi/insights`.
@@ -451,10 +519,12 @@ pub struct Insights {
     /// Offers not known to be unavailable with the lowest USD per TFLOP-hour (at most 3
     /// per provider).
     pub best_value: Vec<ValuePick>,
-    /// Offers more than 3 standard deviations from their model's mean per-GPU price
-    /// (models with at least 8 priced offers).
+    /// Offers more than 3 robust standard deviations from their model's median per-GPU
+    /// price (models with at least 8 priced offers; sigma from the median absolute
+    /// deviation, so one outlier cannot hide itself).
     pub anomalies: Vec<Anomaly>,
-    /// GPU models first offered within the last 7 days.
+    /// GPU models first offered within the last 7 days (empty until the history is a week
+    /// old, when every model would be new).
     pub new_models: Vec<NewModel>,
 }
 
@@ -530,19 +600,16 @@ pub fn insights(
     let mut anomalies: Vec<Anomaly> = Vec::new();
     for list in by_model.values().filter(|l| l.len() >= 8) {
         let prices: Vec<f64> = list.iter().map(|(_, p)| *p).collect();
-        let Some((mean, std)) = mean_std(&prices) else {
+        let Some((center, sigma)) = robust_center_sigma(&prices) else {
             continue;
         };
-        if std <= 0.0 {
-            continue;
-        }
         for (o, p) in list {
-            let z = (p - mean) / std;
+            let z = (p - center) / sigma;
             if z.abs() > 3.0 {
                 anomalies.push(Anomaly {
                     offer: OfferRef::of(o),
-                    market_mean: mean,
-                    market_stddev: std,
+                    market_median: center,
+                    market_sigma: sigma,
                     z_score: z,
                 });
             }
@@ -594,6 +661,25 @@ mod tests {
         assert!((p.p90 - 3.7).abs() < 1e-12);
         assert_eq!(Percentiles::of(vec![]), None);
         assert_eq!(median(&[5.0]), Some(5.0));
+    }
+
+    #[test]
+    fn one_outlier_among_eight_is_three_robust_sigmas_out() {
+        let prices = [2.0, 2.1, 1.9, 2.05, 1.95, 2.0, 2.02, 20.0];
+        let (center, sigma) = robust_center_sigma(&prices).unwrap();
+        assert!((center - 2.01).abs() < 1e-9, "{center}");
+        assert!((20.0 - center) / sigma > 3.0);
+        assert!(prices[..7]
+            .iter()
+            .all(|p| ((p - center) / sigma).abs() < 3.0));
+        // With the population standard deviation the outlier hides: |z| ≤ √7 < 3.
+        let (mean, std) = mean_std(&prices).unwrap();
+        assert!((20.0 - mean) / std < 3.0);
+        assert_eq!(robust_center_sigma(&[1.0, 1.0, 1.0]), None);
+        // Uniform rate cards (MAD 0) still expose one price at ten times the rest.
+        let uniform = [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 20.0];
+        let (center, sigma) = robust_center_sigma(&uniform).unwrap();
+        assert!((20.0 - center) / sigma > 3.0);
     }
 
     #[test]

@@ -311,6 +311,17 @@ fn requirements(spec: &WorkloadSpec) -> (Requirements, Need) {
     if spec.duration_hours.is_none() && spec.total_tokens.is_none() {
         assumptions.push("no duration given: costs are per hour".into());
     }
+    if spec.requests_per_day.is_some() {
+        assumptions.push(
+            "requests per day are not used: give a throughput (tokens/s) or concurrency".into(),
+        );
+    }
+    if spec.images.is_some() || spec.samples.is_some() {
+        assumptions.push(
+            "image and sample counts are not turned into time: give a duration to price the job"
+                .into(),
+        );
+    }
     let requirements = Requirements {
         task: spec.task,
         model: model.as_ref().map(|m| {
@@ -366,6 +377,48 @@ fn serving(
         };
         perf::serving(gpu, count, model, &base, concurrency).map(|e| (*p, e))
     })
+}
+
+/// Checks that every number of `spec` is one a workload can have.
+pub fn validate(spec: &WorkloadSpec) -> Result<(), String> {
+    let positive = [
+        ("model_params_b", spec.model_params_b, 1e4),
+        ("tokens_per_second", spec.tokens_per_second, 1e9),
+        ("total_tokens", spec.total_tokens, 1e16),
+        ("requests_per_day", spec.requests_per_day, 1e12),
+        ("duration_hours", spec.duration_hours, 1e5),
+    ];
+    for (name, value, max) in positive {
+        if let Some(v) = value {
+            if !(v.is_finite() && v > 0.0 && v <= max) {
+                return Err(format!("{name} must be above 0 and at most {max}, not {v}"));
+            }
+        }
+    }
+    let non_negative = [
+        ("budget_per_hour", spec.budget_per_hour),
+        ("budget_per_gpu_hour", spec.budget_per_gpu_hour),
+        ("budget_total", spec.budget_total),
+        ("min_vram_gb", spec.min_vram_gb),
+    ];
+    for (name, value) in non_negative {
+        if let Some(v) = value {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be a number of at least 0, not {v}"));
+            }
+        }
+    }
+    for (name, value) in [
+        ("gpu_count", spec.gpu_count),
+        ("concurrency", spec.concurrency),
+        ("batch_size", spec.batch_size),
+        ("context_tokens", spec.context_tokens),
+    ] {
+        if value == Some(0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+    }
+    Ok(())
 }
 
 /// Recommends offers of `snapshot` for `spec`: at most `limit` picks.
@@ -492,20 +545,35 @@ pub fn recommend<'a>(
                     continue;
                 };
                 let per_instance = est.output_tokens_per_s;
-                let instances = match spec.tokens_per_second {
+                let for_speed = match spec.tokens_per_second {
                     Some(target) if per_instance > 0.0 => (target / per_instance).ceil().max(1.0),
                     _ => 1.0,
                 };
+                // Concurrency the user asked for that one instance cannot hold in memory.
+                let for_users = match spec.concurrency {
+                    Some(users) if est.batch_size < users => {
+                        (f64::from(users) / f64::from(est.batch_size.max(1))).ceil()
+                    }
+                    _ => 1.0,
+                };
+                let instances = for_speed.max(for_users);
                 if instances > f64::from(MAX_INSTANCES) {
                     exclude(
                         format!(
-                            "too slow: would need more than {MAX_INSTANCES} instances for the target throughput"
+                            "too small: would need more than {MAX_INSTANCES} instances for the throughput or concurrency asked"
                         ),
                         &o.id,
                     );
                     continue;
                 }
                 let instances = instances as u32;
+                if for_users > 1.0 {
+                    reasons.push(format!(
+                        "one instance holds {} concurrent requests in memory; {instances} serve the {} asked",
+                        est.batch_size,
+                        spec.concurrency.unwrap_or(0)
+                    ));
+                }
                 estimate.instances = instances;
                 estimate.hourly_usd = price * f64::from(instances);
                 let tps = per_instance * f64::from(instances);
@@ -531,10 +599,8 @@ pub fn recommend<'a>(
                     )),
                     None => reasons.push(format!("about {} output tokens/s at {load}", count(tps))),
                 }
-                if spec.task == Task::Batch {
-                    if let Some(total) = spec.total_tokens {
-                        estimate.hours = Some(total / tps / 3600.0);
-                    }
+                if let Some(total) = spec.total_tokens {
+                    estimate.hours = Some(total / tps / 3600.0);
                 }
             }
             Need::Train {
@@ -605,6 +671,15 @@ pub fn recommend<'a>(
                 ));
             }
             Need::Nothing => {}
+        }
+        if let (Some(limit), Some(hours)) = (spec.duration_hours, estimate.hours) {
+            if spec.total_tokens.is_some() && hours > limit {
+                exclude(
+                    format!("too slow: the job would take longer than the {limit} h asked"),
+                    &o.id,
+                );
+                continue;
+            }
         }
         estimate.total_usd = estimate.hours.map(|h| h * estimate.hourly_usd);
         if let Some(budget) = spec.budget_per_hour {
@@ -682,11 +757,12 @@ pub fn recommend<'a>(
         ))
     });
     picks.truncate(limit);
-    let basis = if spec.duration_hours.is_some() || spec.total_tokens.is_some() {
+    let first = picks.first().map(|p| &p.estimate);
+    let basis = if first.is_some_and(|e| e.total_usd.is_some()) {
         "lowest estimated total"
     } else if spec.tokens_per_second.is_some() {
         "lowest hourly cost for the target throughput"
-    } else if matches!(need, Need::Llm { .. }) {
+    } else if first.is_some_and(|e| e.usd_per_million_tokens.is_some()) {
         "lowest cost per million tokens"
     } else {
         "lowest hourly price"

@@ -84,15 +84,15 @@ struct Matcher<'s> {
 
 impl<'s> Matcher<'s> {
     fn new(snapshot: &'s Snapshot, query: &'s Query) -> Self {
-        // The provider index satisfies its own filter.
-        let by_provider = provider_candidates(snapshot, query).is_some();
+        // The provider index satisfies the one filter it was built from, and only that one.
+        let used = provider_candidates(snapshot, query)
+            .and_then(|_| query.filters.iter().position(is_provider_index_filter));
         let filters = query
             .filters
             .iter()
-            .filter(|f| {
-                !(by_provider && f.field == Field::Provider && matches!(f.op, Op::Eq | Op::In))
-            })
-            .map(|f| (f, column_of(snapshot, f.field)))
+            .enumerate()
+            .filter(|(k, _)| Some(*k) != used)
+            .map(|(_, f)| (f, column_of(snapshot, f.field)))
             .collect();
         Matcher {
             snapshot,
@@ -182,12 +182,15 @@ fn mentions_stale(query: &Query) -> bool {
     query.filters.iter().any(|f| f.field == Field::Stale)
 }
 
-/// Candidate positions from the provider index for `provider=` / `provider in [..]`.
+/// Whether the provider index can answer `f`.
+fn is_provider_index_filter(f: &Filter) -> bool {
+    f.field == Field::Provider && matches!(f.op, Op::Eq | Op::In)
+}
+
+/// Candidate positions from the provider index for the first `provider=` /
+/// `provider in [..]` filter.
 fn provider_candidates(snapshot: &Snapshot, query: &Query) -> Option<Vec<u32>> {
-    let filter = query
-        .filters
-        .iter()
-        .find(|f| f.field == Field::Provider && matches!(f.op, Op::Eq | Op::In))?;
+    let filter = query.filters.iter().find(|f| is_provider_index_filter(f))?;
     let wanted: Vec<&str> = match &filter.value {
         Value::Text(t) => vec![t.as_str()],
         Value::List(items) => items
@@ -262,7 +265,8 @@ impl Snapshot {
 
     /// The `limit` results after the first `offset`, in the query's order.
     pub fn search_page(&self, query: &Query, offset: usize, limit: usize) -> SearchPage<'_> {
-        let end = offset.saturating_add(limit);
+        // Never more than the catalog holds: a forged cursor cannot size the heap.
+        let end = offset.saturating_add(limit).min(self.offers.len());
         let fields: Vec<(Field, bool)> = query
             .sort
             .iter()
@@ -528,7 +532,7 @@ impl Snapshot {
     fn search_page_slow(&self, query: &Query, offset: usize, limit: usize) -> SearchPage<'_> {
         let mut hits = self.matching(query);
         let total = hits.len();
-        let end = offset.saturating_add(limit);
+        let end = offset.saturating_add(limit).min(total);
         let compare = |a: &&Offer, b: &&Offer| compare_offers(query, a, b);
         if hits.len() > end {
             hits.select_nth_unstable_by(end, compare);
@@ -650,6 +654,8 @@ mod tests {
             "sort=count,-tflops,bw,ram",
             "stale=true sort=-price",
             "region~us sort=disk",
+            "provider=lambda provider=vastai",
+            "provider in [lambda,vastai] provider=vastai sort=-price",
         ] {
             let query = Query::parse(text).unwrap();
             for (offset, limit) in [(0, 50), (7, 13), (0, 5000)] {

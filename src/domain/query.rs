@@ -340,8 +340,12 @@ fn parse_weights(raw: &str, pos: usize) -> Result<Vec<Criterion>, QueryError> {
         weights.push(weight);
         offset += part.chars().count() + 1;
     }
-    let weights = ranking::normalise_weights(&weights)
-        .map_err(|_| QueryError::new(pos, "at least one weight must be above 0"))?;
+    let weights = ranking::normalise_weights(&weights).map_err(|e| match e {
+        ranking::TopsisError::ZeroWeights => {
+            QueryError::new(pos, "at least one weight must be above 0")
+        }
+        _ => QueryError::new(pos, "the weights must add up to a finite number"),
+    })?;
     Ok(attributes
         .into_iter()
         .zip(weights)

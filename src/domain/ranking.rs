@@ -135,7 +135,7 @@ pub enum TopsisError {
         len: usize,
         expected: usize,
     },
-    #[error("weight {index} is {value}: weights must be finite and not negative")]
+    #[error("weight {index} is {value}: weights must be finite, not negative, with a finite sum")]
     BadWeight { index: usize, value: f64 },
     #[error("the weights sum to zero")]
     ZeroWeights,
@@ -175,21 +175,34 @@ pub fn topsis(
     }
     let weights = normalise_weights(weights)?;
 
-    // Per criterion: the factor taking x to its weighted normalised value, and the ideal
-    // and anti-ideal points in that space.
+    // Per criterion: x ↦ (x / m) · k is the weighted normalised value, where m is the
+    // column's largest magnitude (so squares never overflow or underflow) and
+    // k = w / ‖x / m‖; plus the ideal and anti-ideal points in that space.
+    let mut inv_max = Vec::with_capacity(m);
     let mut scale = Vec::with_capacity(m);
     let mut ideal = Vec::with_capacity(m);
     let mut anti_ideal = Vec::with_capacity(m);
     for (j, col) in columns.iter().enumerate() {
-        let norm = col.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let s = weights[j] / if norm <= 1e-10 { 1.0 } else { norm };
+        let big = col.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+        let inv = if big > 0.0 { 1.0 / big } else { 0.0 };
+        let norm = col
+            .iter()
+            .map(|x| (x * inv) * (x * inv))
+            .sum::<f64>()
+            .sqrt();
+        let k = if norm > 0.0 { weights[j] / norm } else { 0.0 };
         let (lo, hi) = col
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
                 (lo.min(*x), hi.max(*x))
             });
-        let (lo, hi) = if n == 0 { (0.0, 0.0) } else { (lo * s, hi * s) };
-        scale.push(s);
+        let (lo, hi) = if n == 0 {
+            (0.0, 0.0)
+        } else {
+            (lo * inv * k, hi * inv * k)
+        };
+        inv_max.push(inv);
+        scale.push(k);
         match directions[j] {
             Direction::Benefit => {
                 ideal.push(hi);
@@ -205,9 +218,9 @@ pub fn topsis(
     let mut plus = vec![0.0; n];
     let mut minus = vec![0.0; n];
     for (j, col) in columns.iter().enumerate() {
-        let (s, a, b) = (scale[j], ideal[j], anti_ideal[j]);
+        let (inv, s, a, b) = (inv_max[j], scale[j], ideal[j], anti_ideal[j]);
         for ((x, p), q) in col.iter().zip(plus.iter_mut()).zip(minus.iter_mut()) {
-            let v = x * s;
+            let v = x * inv * s;
             *p += (v - a) * (v - a);
             *q += (v - b) * (v - b);
         }
@@ -218,7 +231,9 @@ pub fn topsis(
         .map(|(p, q)| {
             let (p, q) = (p.sqrt(), q.sqrt());
             let d = p + q;
-            if d > 1e-10 {
+            // Distances live in weighted normalised space (at most about 2), so this
+            // threshold is relative to the data: only truly equal alternatives fall below it.
+            if d > 1e-12 {
                 (q / d).clamp(0.0, 1.0)
             } else {
                 0.0
@@ -248,6 +263,12 @@ pub fn normalise_weights(weights: &[f64]) -> Result<Vec<f64>, TopsisError> {
     let sum: f64 = weights.iter().sum();
     if sum <= 0.0 {
         return Err(TopsisError::ZeroWeights);
+    }
+    if !sum.is_finite() {
+        return Err(TopsisError::BadWeight {
+            index: 0,
+            value: sum,
+        });
     }
     Ok(weights.iter().map(|w| w / sum).collect())
 }
@@ -341,6 +362,19 @@ mod tests {
         assert!(matches!(
             topsis(&[&[1.0, f64::NAN]], &[1.0], &[Cost]),
             Err(TopsisError::NotFinite { row: 1, column: 0 })
+        ));
+    }
+
+    #[test]
+    fn extreme_magnitudes_neither_overflow_nor_vanish() {
+        for k in [1e-300, 1e-11, 1.0, 1e200] {
+            let col = [1.0 * k, 3.0 * k];
+            let out = topsis(&[&col], &[1.0], &[Benefit]).unwrap();
+            assert_eq!(out.scores, vec![0.0, 1.0], "scale {k}");
+        }
+        assert!(matches!(
+            topsis(&[&[1.0, 2.0], &[1.0, 2.0]], &[1e308, 1e308], &[Cost, Cost]),
+            Err(TopsisError::BadWeight { .. })
         ));
     }
 

@@ -124,11 +124,19 @@ pub async fn kpi_provider(
     responses((status = 200, description = "Market insights", body = Insights)))]
 pub async fn kpi_insights(State(state): State<AppState>) -> Result<Json<Insights>, ApiError> {
     let now = Utc::now();
+    let week = now - Duration::days(7);
     let past = state.store.prices_at(now - Duration::hours(24)).await?;
-    let debuts = state
+    // Before a week of history every model would look new: say nothing instead.
+    let young = state
         .store
-        .models_first_seen_since(now - Duration::days(7))
-        .await?;
+        .first_observation()
+        .await?
+        .is_none_or(|first| first > week);
+    let debuts = if young {
+        Vec::new()
+    } else {
+        state.store.models_first_seen_since(week).await?
+    };
     Ok(Json(kpi::insights(
         &state.catalog.snapshot(),
         now,

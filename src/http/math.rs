@@ -102,6 +102,7 @@ pub async fn math_topsis(
 
 /// The hardware and model an estimate is for.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Target {
     /// GPU name as any provider writes it, or a registry model: "H100-SXM", "A100 80GB".
     pub gpu: String,
@@ -167,8 +168,9 @@ fn check_price(price: f64) -> Result<(), ApiError> {
 
 /// Cost per token of serving a model on a GPU at a price.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CostPerTokenRequest {
-    #[serde(flatten)]
+    /// GPU, count and model.
     pub target: Target,
     /// Price of all the GPUs per hour, USD.
     pub price_per_hour: f64,
@@ -247,8 +249,9 @@ pub enum EstimateTask {
 
 /// A workload on a GPU configuration.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EstimateWorkloadRequest {
-    #[serde(flatten)]
+    /// GPU, count and model.
     pub target: Target,
     pub task: EstimateTask,
     /// Serving shape (task inference).
@@ -317,6 +320,9 @@ pub async fn math_estimate_workload(
                 return Err(ApiError::Validation(
                     "training.tokens must be a positive number".into(),
                 ));
+            }
+            if let Some(p) = t.price_per_hour_usd {
+                check_price(p)?;
             }
             if t.mfu.is_some_and(|m| !(m > 0.0 && m <= 1.0)) {
                 return Err(ApiError::Validation(

@@ -185,7 +185,7 @@ pub fn parse_params(q: Option<&str>, fields: &BTreeMap<String, String>) -> Resul
             name.as_str(),
             "sort" | "weights" | "model" | "precision" | "batch"
         ) {
-            format!("{name}={value}")
+            format!("{name}={quoted}")
         } else if let Some(field) = name.strip_prefix("min_") {
             format!("{field}>={quoted}")
         } else if let Some(field) = name.strip_prefix("max_") {

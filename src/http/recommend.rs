@@ -130,6 +130,7 @@ pub fn recommend_for(
             ))
         }
     };
+    recommend::validate(&outcome.spec).map_err(ApiError::Validation)?;
     let snapshot = state.catalog.snapshot();
     let statuses = state.catalog.statuses();
     let seen = last_success(&statuses);

@@ -31,16 +31,20 @@ pub struct ModelDebut {
 }
 
 impl Store {
-    /// Every offer that was open at `at`, with its last recorded price at or before `at`
-    /// (offers first seen later are not included).
+    /// Every live offer's price as it stood at `at`: its last recorded price at or before
+    /// `at`, or, for an offer first seen later, its first recorded price (so a window
+    /// compares each offer with its own earliest price inside it).
     #[tracing::instrument(skip_all)]
     pub async fn prices_at(&self, at: DateTime<Utc>) -> Result<Vec<PastPrice>, StoreError> {
         let sql = "SELECT o.id AS offer_id, o.provider, o.gpu_model, o.gpu_count, h.price_micro \
-            FROM offers o JOIN offer_price_changes h ON h.id = ( \
-                SELECT h2.id FROM offer_price_changes h2 \
-                WHERE h2.offer_id = o.id AND h2.observed_at <= $1 \
-                ORDER BY h2.observed_at DESC, h2.id DESC LIMIT 1) \
-            WHERE o.closed_at IS NULL OR o.closed_at > $1";
+            FROM offers o JOIN offer_price_changes h ON h.id = COALESCE( \
+                (SELECT h2.id FROM offer_price_changes h2 \
+                 WHERE h2.offer_id = o.id AND h2.observed_at <= $1 \
+                 ORDER BY h2.observed_at DESC, h2.id DESC LIMIT 1), \
+                (SELECT h3.id FROM offer_price_changes h3 \
+                 WHERE h3.offer_id = o.id AND h3.observed_at > $1 \
+                 ORDER BY h3.observed_at, h3.id LIMIT 1)) \
+            WHERE o.closed_at IS NULL";
         let rows = on_pool!(self, |pool| sqlx::query_as::<_, PastPrice>(sql)
             .bind(at)
             .fetch_all(pool)

@@ -247,7 +247,55 @@ async fn recommendations_rank_explain_and_account_for_every_offer() {
     }
     assert!(rec.recommendations[0].reasons[0].starts_with("lowest estimated total"));
 
+    // A deadline excludes offers that would take longer; a spec with impossible numbers is
+    // refused.
+    let rec: RecommendationResponse = app
+        .post_json(
+            "/api/v2/recommendations",
+            &json!({"text": "pretrain a 7B model on 100 billion tokens in 24 hours", "limit": 3}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(rec.excluded.iter().any(|e| e
+        .reason
+        .starts_with("too slow: the job would take longer than the 24 h")));
+    for r in &rec.recommendations {
+        assert!(r.estimate.hours.unwrap() <= 24.0);
+    }
+    // Many concurrent users on small GPUs: several instances, and the reason says so.
+    let rec: RecommendationResponse = app
+        .post_json(
+            "/api/v2/recommendations",
+            &json!({"spec": {"task": "inference", "model": "llama-3-8b", "concurrency": 2000, "gpu": "A10"}, "limit": 1}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    if let Some(r) = rec.recommendations.first() {
+        assert!(r.estimate.instances > 1);
+        assert!(r
+            .reasons
+            .iter()
+            .any(|x| x.contains("concurrent requests in memory")));
+    } else {
+        assert!(
+            rec.excluded
+                .iter()
+                .any(|e| e.reason.starts_with("too small")),
+            "{:?}",
+            rec.excluded
+        );
+    }
+
     for (body, needle) in [
+        (
+            json!({"spec": {"task": "batch", "model": "llama-3-8b", "total_tokens": -1e9}}),
+            "total_tokens must be above 0",
+        ),
+        (json!({"spec": {"duration_hours": 1e308}}), "duration_hours"),
         (json!({}), "either text"),
         (json!({"text": "x", "spec": {}}), "not both"),
         (json!({"text": "   "}), "empty"),
@@ -300,7 +348,7 @@ async fn math_estimates_match_the_documented_worked_example() {
     // docs/performance-model.md: Llama 3 70B FP8 on 8×H100 SXM, 1024 in / 256 out,
     // FP8 KV cache, 64 concurrent requests, $20/h → $1.008 per 1M output tokens.
     let body = json!({
-        "gpu": "H100 SXM5", "gpu_count": 8, "model": "Llama 3 70B",
+        "target": {"gpu": "H100 SXM5", "gpu_count": 8, "model": "Llama 3 70B"},
         "price_per_hour": 20.0,
         "inference": {"precision": "fp8", "kv_precision": "fp8", "batch_size": 64, "prompt_tokens": 1024, "output_tokens": 256}
     });
@@ -314,7 +362,7 @@ async fn math_estimates_match_the_documented_worked_example() {
     assert!((per_mtok - 1.008).abs() < 0.01, "{per_mtok}");
 
     // A 70B model at bf16 does not fit one 80 GB GPU: no cost, and the estimate says so.
-    let body = json!({"gpu": "H100-SXM", "params_b": 70, "price_per_hour": 3.0});
+    let body = json!({"target": {"gpu": "H100-SXM", "params_b": 70}, "price_per_hour": 3.0});
     let out: Value = app
         .post_json("/api/v2/math/cost-per-token", &body)
         .await
@@ -326,7 +374,7 @@ async fn math_estimates_match_the_documented_worked_example() {
 
     // Training: 6 × params × tokens at the stated MFU, priced per hour.
     let body = json!({
-        "gpu": "A100-80GB-SXM", "gpu_count": 8, "model": "llama-3-8b", "task": "training",
+        "target": {"gpu": "A100-80GB-SXM", "gpu_count": 8, "model": "llama-3-8b"}, "task": "training",
         "training": {"tokens": 1e10, "method": "full"}, "price_per_hour": 16.0
     });
     let resp = app.post_json("/api/v2/math/estimate-workload", &body).await;
@@ -345,33 +393,48 @@ async fn math_estimates_match_the_documented_worked_example() {
     for (path, body, needle) in [
         (
             "/api/v2/math/cost-per-token",
-            json!({"gpu": "RTX 9999", "model": "llama-3-8b", "price_per_hour": 1}),
+            json!({"target": {"gpu": "RTX 9999", "model": "llama-3-8b"}, "price_per_hour": 1}),
             "unknown GPU",
         ),
         (
             "/api/v2/math/cost-per-token",
-            json!({"gpu": "H100", "model": "gpt-5", "price_per_hour": 1}),
+            json!({"target": {"gpu": "H100", "model": "gpt-5"}, "price_per_hour": 1}),
             "unknown model",
         ),
         (
             "/api/v2/math/cost-per-token",
-            json!({"gpu": "H100", "params_b": 7, "price_per_hour": 0}),
+            json!({"target": {"gpu": "H100", "params_b": 7}, "price_per_hour": 0}),
             "price_per_hour",
         ),
         (
             "/api/v2/math/cost-per-token",
-            json!({"gpu": "H100", "price_per_hour": 1}),
+            json!({"target": {"gpu": "H100"}, "price_per_hour": 1}),
             "either model",
         ),
         (
+            "/api/v2/math/cost-per-token",
+            json!({"target": {"gpu": "H100", "gpu_cnt": 8, "params_b": 7}, "price_per_hour": 1}),
+            "unknown field `gpu_cnt`",
+        ),
+        (
+            "/api/v2/math/cost-per-token",
+            json!({"target": {"gpu": "H100", "params_b": 7}, "price_per_hour": 1, "inference": {"batch": 8}}),
+            "unknown field `batch`",
+        ),
+        (
             "/api/v2/math/estimate-workload",
-            json!({"gpu": "H100", "params_b": 7, "task": "dance"}),
+            json!({"target": {"gpu": "H100", "params_b": 7}, "task": "dance"}),
             "unknown variant",
         ),
         (
             "/api/v2/math/estimate-workload",
-            json!({"gpu": "H100", "params_b": 7, "task": "training", "training": {"tokens": -1}}),
+            json!({"target": {"gpu": "H100", "params_b": 7}, "task": "training", "training": {"tokens": -1}}),
             "training.tokens",
+        ),
+        (
+            "/api/v2/math/estimate-workload",
+            json!({"target": {"gpu": "H100", "params_b": 7}, "task": "training", "training": {"price_per_hour_usd": -5}}),
+            "price_per_hour",
         ),
     ] {
         let resp = app.post_json(path, &body).await;

@@ -118,6 +118,10 @@ async fn kpis_follow_the_price_history(backend: Backend) {
     let p = gpu.price_per_gpu_hour.unwrap();
     assert!(p.min <= p.p25 && p.p25 <= p.p50 && p.p50 <= p.p75 && p.p75 <= p.max);
     assert!(gpu.usd_per_tflop_hour.unwrap().p50 > 0.0);
+    let tokens = gpu.token_cost.unwrap();
+    assert_eq!(tokens.model, "llama-3.1-8b");
+    let c = tokens.usd_per_million_tokens;
+    assert!(c.min > 0.0 && c.min <= c.p50 && c.p50 <= c.max, "{c:?}");
 
     let resp = app.get("/api/v2/kpi/gpu/RTX-9999").await;
     assert_eq!(resp.status(), 404);

@@ -19,7 +19,7 @@ use crate::domain::llm::LlmSpec;
 
 /// What the caller wants to run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct InferenceParams {
     /// Weight (and activation) precision. Default bf16.
     pub precision: Precision,

@@ -28,7 +28,7 @@ pub enum TrainingMethod {
 
 /// What the caller wants to train.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainingParams {
     /// Training tokens (dataset tokens × epochs). Default 10⁹.
     pub tokens: f64,

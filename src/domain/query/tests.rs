@@ -272,6 +272,7 @@ fn bad_topsis_weights_are_rejected_with_a_position() {
         ("sort=topsis weights=price:1,region:1", 28, "cannot rank by"),
         ("sort=topsis weights=price:1,price:2", 28, "twice"),
         ("sort=topsis weights=price:0,vram:0", 20, "above 0"),
+        ("sort=topsis weights=price:1e308,vram:1e308", 20, "finite"),
         ("sort=topsis,price", 5, "takes no other sort keys"),
     ] {
         let err = Query::parse(text).unwrap_err();
