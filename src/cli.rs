@@ -50,6 +50,9 @@ pub enum Command {
     Import(crate::cli_catalog::ImportKind),
     /// Search the catalog: a table, or JSON with --json. Exit status 2 for a bad query.
     Search(crate::cli_catalog::SearchArgs),
+    /// Verify, checkpoint or list the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(crate::cli_audit::AuditCommand),
 }
 
 /// Bootstrap settings as flags; each also reads its environment variable.
@@ -229,6 +232,10 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("gpubroker: {e}");
             ExitCode::from(2)
         }
+        Err(e) if e.downcast_ref::<crate::cli_audit::ChainBroken>().is_some() => {
+            eprintln!("gpubroker: {e}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "command failed");
             eprintln!("gpubroker: {e:#}");
@@ -259,6 +266,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Import(kind) => crate::cli_catalog::import(&settings, kind).await,
         Command::Search(args) => crate::cli_catalog::search(&settings, args).await,
+        Command::Audit(command) => crate::cli_audit::audit(&settings, command).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod app;
 pub mod assistant;
 pub mod catalog;
 pub mod cli;
+pub mod cli_audit;
 pub mod cli_catalog;
 pub mod domain;
 pub mod error;

@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no database, no HTTP.
 
+pub mod audit;
 pub mod gpu;
 pub mod llm;
 pub mod location;

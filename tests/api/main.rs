@@ -4,6 +4,7 @@
 mod common;
 
 mod assistant;
+mod audit;
 mod backup;
 mod catalog;
 mod cli;
