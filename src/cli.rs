@@ -50,6 +50,9 @@ pub enum Command {
     Import(crate::cli_catalog::ImportKind),
     /// Search the catalog: a table, or JSON with --json. Exit status 2 for a bad query.
     Search(crate::cli_catalog::SearchArgs),
+    /// Read and change the encrypted configuration store.
+    #[command(subcommand)]
+    Config(crate::cli_config::ConfigCommand),
 }
 
 /// Bootstrap settings as flags; each also reads its environment variable.
@@ -259,6 +262,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Import(kind) => crate::cli_catalog::import(&settings, kind).await,
         Command::Search(args) => crate::cli_catalog::search(&settings, args).await,
+        Command::Config(command) => crate::cli_config::run(&settings, command).await,
     }
 }
 

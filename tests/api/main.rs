@@ -7,6 +7,8 @@ mod assistant;
 mod backup;
 mod catalog;
 mod cli;
+mod config_cli;
+mod config_store;
 mod decision;
 mod errors;
 mod health;
