@@ -53,6 +53,9 @@ pub enum Command {
     /// Verify, checkpoint or list the tamper-evident audit log.
     #[command(subcommand)]
     Audit(crate::cli_audit::AuditCommand),
+    /// Read and change the encrypted configuration store.
+    #[command(subcommand)]
+    Config(crate::cli_config::ConfigCommand),
 }
 
 /// Bootstrap settings as flags; each also reads its environment variable.
@@ -267,6 +270,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Import(kind) => crate::cli_catalog::import(&settings, kind).await,
         Command::Search(args) => crate::cli_catalog::search(&settings, args).await,
         Command::Audit(command) => crate::cli_audit::audit(&settings, command).await,
+        Command::Config(command) => crate::cli_config::run(&settings, command).await,
     }
 }
 

@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod cli;
 pub mod cli_audit;
 pub mod cli_catalog;
+pub mod cli_config;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -16,6 +16,7 @@ use crate::settings::{redact_url, DatabaseSettings, DatabaseTarget};
 pub mod ai;
 pub mod audit;
 pub mod backup;
+pub mod config;
 pub mod kpi;
 pub mod meta;
 pub mod offers;

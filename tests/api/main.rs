@@ -8,6 +8,8 @@ mod audit;
 mod backup;
 mod catalog;
 mod cli;
+mod config_cli;
+mod config_store;
 mod decision;
 mod errors;
 mod health;
