@@ -145,6 +145,15 @@ impl ConfigStore {
             .await?
             .ok_or_else(|| ConfigError::NotFound(key.to_string()))?;
         let value = self.open_row(&row).await?;
+        self.0
+            .store
+            .audit_append(
+                actor,
+                "config.reveal",
+                Some(key.as_str()),
+                serde_json::json!({ "is_secret": row.is_secret }),
+            )
+            .await?;
         Ok(Revealed {
             key: key.to_string(),
             value,
@@ -230,11 +239,22 @@ impl ConfigStore {
         };
         self.0.store.config_upsert(&row).await?;
         self.invalidate();
-        Ok(ConfigChange::new(
-            old,
-            ConfigEntry::from_row(&row)?,
-            value_changed,
-        ))
+        let change = ConfigChange::new(old, ConfigEntry::from_row(&row)?, value_changed);
+        // Entries are masked: the audit chain never holds a secret.
+        self.0
+            .store
+            .audit_append(
+                actor,
+                "config.set",
+                Some(key.as_str()),
+                serde_json::json!({
+                    "before": change.before,
+                    "after": change.after,
+                    "value_changed": change.value_changed,
+                }),
+            )
+            .await?;
+        Ok(change)
     }
 
     /// Creates a new key-ring version, re-encrypts every secret with it in one
@@ -268,6 +288,19 @@ impl ConfigStore {
         if !done {
             return Err(ConfigError::RotationConflict);
         }
+        self.0
+            .store
+            .audit_append(
+                actor,
+                "config.rotate_key",
+                None,
+                serde_json::json!({
+                    "previous_version": ring.keys.keys().next_back().copied(),
+                    "new_version": new_version,
+                    "resealed": resealed.len(),
+                }),
+            )
+            .await?;
         Ok(KeyRotation {
             previous_version: ring.keys.keys().next_back().copied(),
             new_version,

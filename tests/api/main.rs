@@ -8,6 +8,7 @@ mod audit;
 mod backup;
 mod catalog;
 mod cli;
+mod config_audit;
 mod config_cli;
 mod config_store;
 mod decision;
