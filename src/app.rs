@@ -51,6 +51,8 @@ pub struct AppInner {
     pub started_at: Instant,
     /// The assistant's language model, when one is configured.
     pub llm: Option<crate::assistant::llm::LlmClient>,
+    /// Accounts, passwords and tokens.
+    pub auth: crate::auth::Auth,
     phase: AtomicU8,
 }
 
@@ -79,8 +81,19 @@ impl AppState {
             .llm
             .clone()
             .map(crate::assistant::llm::LlmClient::new);
+        let issuer = settings.public_url.as_ref().map_or_else(
+            || crate::auth::DEFAULT_ISSUER.to_owned(),
+            |u| u.as_str().trim_end_matches('/').to_owned(),
+        );
+        let auth = crate::auth::Auth::new(
+            store.clone(),
+            master_key.clone(),
+            &issuer,
+            crate::auth::PasswordHasher::default(),
+        );
         Self(Arc::new(AppInner {
             llm,
+            auth,
             settings,
             store,
             catalog: Catalog::default(),

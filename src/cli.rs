@@ -56,6 +56,9 @@ pub enum Command {
     /// Read and change the encrypted configuration store.
     #[command(subcommand)]
     Config(crate::cli_config::ConfigCommand),
+    /// Administer accounts.
+    #[command(subcommand)]
+    Admin(crate::cli_admin::AdminCommand),
 }
 
 /// Bootstrap settings as flags; each also reads its environment variable.
@@ -271,6 +274,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Search(args) => crate::cli_catalog::search(&settings, args).await,
         Command::Audit(command) => crate::cli_audit::audit(&settings, command).await,
         Command::Config(command) => crate::cli_config::run(&settings, command).await,
+        Command::Admin(command) => crate::cli_admin::run(&settings, command).await,
     }
 }
 

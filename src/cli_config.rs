@@ -201,7 +201,7 @@ fn read_stdin() -> anyhow::Result<String> {
 }
 
 /// Who is acting: `cli:<login>` from `$USER`, or `cli`.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     match std::env::var("USER") {
         Ok(user) if !user.is_empty() => format!("cli:{user}"),
         _ => "cli".into(),

@@ -15,8 +15,9 @@ use crate::telemetry::current_request_id;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("authentication required")]
-    Unauthorized,
+    /// Missing or invalid credentials; answered with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     /// A catalog query that does not parse (message carries the position).
@@ -65,7 +66,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -84,7 +85,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::InvalidQuery(_) => "invalid_query",
             Self::NotFound(_) => "not_found",
@@ -147,6 +148,12 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
         let mut response = error_response(status, self.code(), self.to_string());
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
         if let Self::RateLimited { retry_after_secs } = self {
             response
                 .headers_mut()

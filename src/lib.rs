@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod assistant;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod cli_admin;
 pub mod cli_audit;
 pub mod cli_catalog;
 pub mod cli_config;

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 pub mod assistant;
+pub mod auth;
 pub mod gpus;
 pub mod kpi;
 pub mod math;
@@ -50,11 +51,32 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "catalog", description = "GPU offers, the GPU registry and price sources"),
         (name = "math", description = "Ranking and estimation engines on your own numbers"),
         (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
-        (name = "assistant", description = "Workload parsing, recommendations and chat")
+        (name = "assistant", description = "Workload parsing, recommendations and chat"),
+        (name = "auth", description = "Accounts, sign-in, access and refresh tokens")
     ),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme (RS256 JWT access tokens).
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Every documented route, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<AppState> {
@@ -67,6 +89,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(kpi::router())
         .merge(recommend::router())
         .merge(assistant::router())
+        .merge(auth::router())
 }
 
 /// The OpenAPI document of this build.

@@ -21,6 +21,7 @@ pub mod kpi;
 pub mod meta;
 pub mod offers;
 pub mod schema;
+pub mod users;
 
 /// Runs `$body` with `$pool` bound to the active pool (SQLite or PostgreSQL).
 macro_rules! on_pool {

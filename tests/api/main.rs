@@ -5,6 +5,7 @@ mod common;
 
 mod assistant;
 mod audit;
+mod auth;
 mod backup;
 mod catalog;
 mod cli;

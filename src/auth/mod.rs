@@ -1,0 +1,343 @@
+//! Accounts and sessions: registration, Argon2id passwords, RS256 access tokens and
+//! rotated opaque refresh tokens with reuse detection.
+//!
+//! The RSA signing key is generated the first time a token is needed and kept as a secret
+//! in the configuration store (`security.jwt_signing_key`, PKCS#8 DER in base64) with its
+//! id in `security.jwt_kid`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use utoipa::ToSchema;
+
+use crate::config::{Category, ConfigError, ConfigStore, SetOptions};
+use crate::secret::MasterKey;
+use crate::store::users::UserRow;
+use crate::store::{Store, StoreError};
+
+pub mod jwt;
+pub mod password;
+mod sessions;
+pub mod types;
+
+pub use jwt::{AccessClaims, JwtError, JwtKeys, KeyError};
+pub use password::{HashError, PasswordHasher};
+pub use types::{Email, Password, Role};
+
+/// Config key of the JWT signing key (secret).
+pub const SIGNING_KEY_CONFIG: &str = "security.jwt_signing_key";
+/// Config key of the signing key's id.
+pub const KID_CONFIG: &str = "security.jwt_kid";
+/// `aud` of access tokens.
+pub const AUDIENCE: &str = "gpubroker-api";
+/// `iss` of access tokens when no public URL is configured.
+pub const DEFAULT_ISSUER: &str = "gpubroker";
+
+/// An authentication failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Input that breaks the rules (email syntax, password length).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Unknown email, wrong password or disabled account: one answer for all.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("invalid or expired refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token already used; every session of this login was revoked")]
+    RefreshReuse,
+    #[error("invalid access token: {0}")]
+    Token(#[from] JwtError),
+    #[error("the account no longer exists or is disabled")]
+    UnknownUser,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// An account as shown to its owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    /// UUID v7.
+    pub id: String,
+    /// Lower-cased.
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    fn from_row(row: &UserRow) -> Result<Self, AuthError> {
+        Ok(Self {
+            id: row.id.clone(),
+            email: row.email.clone(),
+            role: row.role.parse().map_err(AuthError::Invalid)?,
+            disabled: row.disabled,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenPair {
+    /// RS256 JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Opaque, single-use; valid 7 days.
+    pub refresh_token: String,
+}
+
+/// The authentication service; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Auth(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    master_key: MasterKey,
+    hasher: PasswordHasher,
+    issuer: String,
+    keys: OnceCell<JwtKeys>,
+}
+
+impl Auth {
+    /// The service over `store`; the signing key is sealed with `master_key`.
+    pub fn new(store: Store, master_key: MasterKey, issuer: &str, hasher: PasswordHasher) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            master_key,
+            hasher,
+            issuer: issuer.to_owned(),
+            keys: OnceCell::new(),
+        }))
+    }
+
+    /// Creates an account; `actor` is who did it (the new user when self-registered).
+    pub async fn register(
+        &self,
+        email: &Email,
+        password: &Password,
+        role: Role,
+        actor: Option<&str>,
+    ) -> Result<User, AuthError> {
+        let password_hash = self.hash(password.expose()).await?;
+        let now = crate::store::now();
+        let row = UserRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            role: role.as_str().to_owned(),
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        if !self.0.store.user_insert(&row).await? {
+            return Err(AuthError::EmailTaken);
+        }
+        let subject = format!("user:{}", row.id);
+        self.0
+            .store
+            .audit_append(
+                actor.unwrap_or(&subject),
+                "auth.register",
+                Some(&subject),
+                serde_json::json!({ "email": row.email, "role": row.role }),
+            )
+            .await?;
+        User::from_row(&row)
+    }
+
+    /// Checks `email` and `password` and opens a session. Every failure is
+    /// [`AuthError::InvalidCredentials`] and costs one password verification.
+    pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, AuthError> {
+        let normalised = Email::parse(email).map(|e| e.as_str().to_owned());
+        let row = match &normalised {
+            Ok(e) => self.0.store.user_by_email(e).await?,
+            Err(_) => None,
+        };
+        let ok = match &row {
+            Some(row) => self.verify(password, &row.password_hash).await? && !row.disabled,
+            None => {
+                self.dummy_verify(password).await?;
+                false
+            }
+        };
+        let logged = normalised.unwrap_or_else(|_| email.trim().to_lowercase());
+        let Some(row) = row.filter(|_| ok) else {
+            self.0
+                .store
+                .audit_append(
+                    "anonymous",
+                    "auth.login_failed",
+                    None,
+                    serde_json::json!({ "email": logged }),
+                )
+                .await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        let pair = self.start_session(&row).await?;
+        let subject = format!("user:{}", row.id);
+        self.0
+            .store
+            .audit_append(
+                &subject,
+                "auth.login",
+                Some(&subject),
+                serde_json::json!({ "email": logged }),
+            )
+            .await?;
+        Ok(pair)
+    }
+
+    /// The account `id` when it exists and is enabled.
+    pub async fn user(&self, id: &str) -> Result<User, AuthError> {
+        match self.0.store.user_by_id(id).await? {
+            Some(row) if !row.disabled => User::from_row(&row),
+            _ => Err(AuthError::UnknownUser),
+        }
+    }
+
+    /// Replaces the password of `user_id` after checking `current`; revokes every refresh
+    /// token of the account.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        current: &str,
+        new: &Password,
+    ) -> Result<(), AuthError> {
+        let row = self
+            .0
+            .store
+            .user_by_id(user_id)
+            .await?
+            .filter(|r| !r.disabled)
+            .ok_or(AuthError::UnknownUser)?;
+        if !self.verify(current, &row.password_hash).await? {
+            return Err(AuthError::WrongPassword);
+        }
+        let hash = self.hash(new.expose()).await?;
+        self.0.store.user_set_password(user_id, &hash).await?;
+        let subject = format!("user:{user_id}");
+        self.0
+            .store
+            .audit_append(
+                &subject,
+                "auth.password_change",
+                Some(&subject),
+                serde_json::json!({}),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The claims of a valid access token.
+    pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        Ok(self.keys().await?.verify(token, Utc::now().timestamp())?)
+    }
+
+    /// The signing keys, loaded from (or generated into) the configuration store once.
+    pub async fn keys(&self) -> Result<&JwtKeys, AuthError> {
+        self.0.keys.get_or_try_init(|| self.load_keys()).await
+    }
+
+    async fn load_keys(&self) -> Result<JwtKeys, AuthError> {
+        let config =
+            ConfigStore::with_ttl(self.0.store.clone(), &self.0.master_key, Duration::ZERO)?;
+        let stored = (
+            config.get(SIGNING_KEY_CONFIG).await?,
+            config.get(KID_CONFIG).await?,
+        );
+        let (kid, der) = if let (Some(key), Some(kid)) = stored {
+            let der = STANDARD
+                .decode(key.text.trim())
+                .map_err(|e| KeyError(format!("{SIGNING_KEY_CONFIG} is not base64: {e}")))?;
+            (kid.text, der)
+        } else {
+            let der = tokio::task::spawn_blocking(jwt::generate_pkcs8)
+                .await
+                .map_err(|e| AuthError::Task(e.to_string()))??;
+            let kid = sha256_hex(&der)[..16].to_owned();
+            let options = |secret: bool, description: &str| SetOptions {
+                secret: Some(secret),
+                category: Some(Category::Security),
+                description: Some(description.to_owned()),
+                value_type: None,
+            };
+            let key_text = STANDARD.encode(&der);
+            let key_desc = "RSA key signing access tokens (PKCS#8 DER, base64)";
+            config
+                .set(
+                    SIGNING_KEY_CONFIG,
+                    &key_text,
+                    options(true, key_desc),
+                    "system",
+                )
+                .await?;
+            config
+                .set(
+                    KID_CONFIG,
+                    &kid,
+                    options(false, "id (kid) of the JWT signing key"),
+                    "system",
+                )
+                .await?;
+            tracing::info!(kid, "generated the JWT signing key");
+            (kid, der)
+        };
+        Ok(JwtKeys::from_pkcs8(&kid, &der, &self.0.issuer, AUDIENCE)?)
+    }
+
+    async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        let (hasher, password) = (self.0.hasher.clone(), password.to_owned());
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| AuthError::Task(e.to_string()))?
+            .map_err(AuthError::from)
+    }
+
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, AuthError> {
+        let (hasher, password, hash) =
+            (self.0.hasher.clone(), password.to_owned(), hash.to_owned());
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
+            .await
+            .map_err(|e| AuthError::Task(e.to_string()))?
+            .map_err(AuthError::from)
+    }
+
+    async fn dummy_verify(&self, password: &str) -> Result<(), AuthError> {
+        let (hasher, password) = (self.0.hasher.clone(), password.to_owned());
+        tokio::task::spawn_blocking(move || hasher.dummy_verify(&password))
+            .await
+            .map_err(|e| AuthError::Task(e.to_string()))
+    }
+}
+
+/// Lowercase hex of the SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
