@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth::AuthUser;
 use super::JsonBody;
 use crate::app::AppState;
 use crate::assistant::{self, ChatAnswer, ChatError, HistoryMessage, ANONYMOUS};
@@ -41,6 +42,8 @@ pub struct ChatRequest {
 
 /// Ask the assistant. It answers from the live catalog through tools (search, recommend,
 /// compare, explain): with rules offline, or with the configured OpenAI-compatible model.
+/// With a bearer token the conversation belongs to that user (another user gets 404);
+/// without one it is anonymous.
 #[utoipa::path(post, path = "/api/v2/ai/chat", tag = "assistant", request_body = ChatRequest,
     responses(
         (status = 200, description = "The answer, the tools it used and the offers it cites", body = ChatAnswer),
@@ -49,10 +52,17 @@ pub struct ChatRequest {
     ))]
 pub async fn chat(
     State(state): State<AppState>,
+    user: Option<AuthUser>,
     JsonBody(req): JsonBody<ChatRequest>,
 ) -> Result<Json<ChatAnswer>, ApiError> {
-    let answer = assistant::chat(&state, ANONYMOUS, req.conversation_id, &req.message).await?;
+    let owner = owner(user.as_ref());
+    let answer = assistant::chat(&state, &owner, req.conversation_id, &req.message).await?;
     Ok(Json(answer))
+}
+
+/// Whose conversations: the signed-in user's, or the shared anonymous owner's.
+fn owner(user: Option<&AuthUser>) -> String {
+    user.map_or_else(|| ANONYMOUS.to_owned(), |u| format!("user:{}", u.id))
 }
 
 /// Paging of a conversation's messages.
@@ -78,6 +88,7 @@ pub struct ConversationResponse {
     ))]
 pub async fn conversation(
     State(state): State<AppState>,
+    user: Option<AuthUser>,
     Path(id): Path<String>,
     QueryParams(params): QueryParams<HistoryParams>,
 ) -> Result<Json<ConversationResponse>, ApiError> {
@@ -85,7 +96,7 @@ pub async fn conversation(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be from 1 to 200".into()));
     }
-    let messages = assistant::history(&state, ANONYMOUS, &id, limit).await?;
+    let messages = assistant::history(&state, &owner(user.as_ref()), &id, limit).await?;
     Ok(Json(ConversationResponse {
         conversation_id: id,
         messages,

@@ -266,3 +266,50 @@ async fn an_invented_price_or_a_failing_model_falls_back_to_the_rules() {
         app.stop().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_belong_to_the_signed_in_user() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    with_lambda(&app).await;
+    let alice = crate::auth::register_and_login(&app, "alice@example.com").await;
+    let bob = crate::auth::register_and_login(&app, "bob@example.com").await;
+    let token = |pair: &Value| pair["access_token"].as_str().unwrap().to_owned();
+    let resp = app
+        .client
+        .post(format!("{}/api/v2/ai/chat", app.base))
+        .bearer_auth(token(&alice))
+        .json(&json!({"message": "cheapest H100"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<Value>().await.unwrap()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |bearer: Option<String>| {
+        let mut req = app
+            .client
+            .get(format!("{}/api/v2/ai/conversations/{id}", app.base));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    assert_eq!(get(Some(token(&alice))).await.unwrap().status(), 200);
+    // Another user, and nobody, see no such conversation; a bad token is a 401.
+    assert_eq!(get(Some(token(&bob))).await.unwrap().status(), 404);
+    assert_eq!(get(None).await.unwrap().status(), 404);
+    assert_eq!(get(Some("not-a-token".into())).await.unwrap().status(), 401);
+    // Bob cannot continue Alice's conversation either.
+    let resp = app
+        .client
+        .post(format!("{}/api/v2/ai/chat", app.base))
+        .bearer_auth(token(&bob))
+        .json(&json!({"message": "and A100?", "conversation_id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    app.stop().await.unwrap();
+}

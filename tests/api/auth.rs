@@ -42,7 +42,7 @@ async fn with_bearer(
     request.send().await.unwrap()
 }
 
-async fn register_and_login(app: &TestApp, email: &str) -> Value {
+pub async fn register_and_login(app: &TestApp, email: &str) -> Value {
     let (status, _) = post(
         app,
         "register",
