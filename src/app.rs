@@ -53,6 +53,8 @@ pub struct AppInner {
     pub llm: Option<crate::assistant::llm::LlmClient>,
     /// Accounts, passwords and tokens.
     pub auth: crate::auth::Auth,
+    /// Request rate limits on `/api/v2/*`.
+    pub rate_limiter: crate::http::rate_limit::RateLimiter,
     phase: AtomicU8,
 }
 
@@ -94,6 +96,7 @@ impl AppState {
         Self(Arc::new(AppInner {
             llm,
             auth,
+            rate_limiter: crate::http::rate_limit::RateLimiter::default(),
             settings,
             store,
             catalog: Catalog::default(),
@@ -183,8 +186,11 @@ pub async fn serve_with(
     let drain = tokio::spawn(drain_on(signal, state.clone()));
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), backend = state.store.kind().as_str(), "listening");
     let token = state.shutdown.clone();
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(token.clone().cancelled_owned());
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(token.clone().cancelled_owned());
     let timeout = state.settings.shutdown_timeout;
     let deadline = async {
         token.cancelled().await;

@@ -155,6 +155,26 @@ pub struct Settings {
     /// OpenAI-compatible chat-completions endpoint for the assistant; the rule-based
     /// planner answers when unset.
     pub llm: Option<LlmSettings>,
+    /// Requests per second per caller on `/api/v2/*`, by plan.
+    pub rate_limits: RateLimits,
+}
+
+/// Requests per second per caller, by plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    pub free: u32,
+    pub pro: u32,
+    pub enterprise: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            free: 10,
+            pro: 100,
+            enterprise: 1000,
+        }
+    }
 }
 
 /// An OpenAI-compatible chat-completions endpoint.
@@ -382,6 +402,7 @@ impl RawSettings {
             sources,
             credentials,
             llm,
+            rate_limits: RateLimits::default(),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

@@ -20,11 +20,14 @@ use crate::secret::MasterKey;
 use crate::store::users::UserRow;
 use crate::store::{Store, StoreError};
 
+pub mod api_keys;
 pub mod jwt;
 pub mod password;
 mod sessions;
+pub mod throttle;
 pub mod types;
 
+pub use api_keys::{ApiKey, CreatedApiKey, KeyIdentity, Scope};
 pub use jwt::{AccessClaims, JwtError, JwtKeys, KeyError};
 pub use password::{HashError, PasswordHasher};
 pub use types::{Email, Password, Role};
@@ -59,6 +62,13 @@ pub enum AuthError {
     Token(#[from] JwtError),
     #[error("the account no longer exists or is disabled")]
     UnknownUser,
+    #[error("invalid or revoked API key")]
+    InvalidApiKey,
+    /// A scope or role the caller does not hold.
+    #[error("{0}")]
+    ScopeDenied(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -119,6 +129,7 @@ struct Inner {
     hasher: PasswordHasher,
     issuer: String,
     keys: OnceCell<JwtKeys>,
+    throttle: throttle::LoginThrottle,
 }
 
 impl Auth {
@@ -130,6 +141,7 @@ impl Auth {
             hasher,
             issuer: issuer.to_owned(),
             keys: OnceCell::new(),
+            throttle: throttle::LoginThrottle::default(),
         }))
     }
 
@@ -169,9 +181,29 @@ impl Auth {
     }
 
     /// Checks `email` and `password` and opens a session. Every failure is
-    /// [`AuthError::InvalidCredentials`] and costs one password verification.
+    /// [`AuthError::InvalidCredentials`] and costs one password verification, except while
+    /// the email is throttled (see [`throttle`]): then the password is not checked at all.
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, AuthError> {
         let normalised = Email::parse(email).map(|e| e.as_str().to_owned());
+        let logged = normalised
+            .clone()
+            .unwrap_or_else(|_| email.trim().to_lowercase());
+        if self
+            .0
+            .throttle
+            .is_blocked(&logged, std::time::Instant::now())
+        {
+            self.0
+                .store
+                .audit_append(
+                    "anonymous",
+                    "auth.login_throttled",
+                    None,
+                    serde_json::json!({ "email": logged }),
+                )
+                .await?;
+            return Err(AuthError::InvalidCredentials);
+        }
         let row = match &normalised {
             Ok(e) => self.0.store.user_by_email(e).await?,
             Err(_) => None,
@@ -183,8 +215,10 @@ impl Auth {
                 false
             }
         };
-        let logged = normalised.unwrap_or_else(|_| email.trim().to_lowercase());
         let Some(row) = row.filter(|_| ok) else {
+            self.0
+                .throttle
+                .record_failure(&logged, std::time::Instant::now());
             self.0
                 .store
                 .audit_append(
@@ -196,6 +230,7 @@ impl Auth {
                 .await?;
             return Err(AuthError::InvalidCredentials);
         };
+        self.0.throttle.clear(&logged);
         let pair = self.start_session(&row).await?;
         let subject = format!("user:{}", row.id);
         self.0
@@ -208,6 +243,12 @@ impl Auth {
             )
             .await?;
         Ok(pair)
+    }
+
+    /// Every account (administration).
+    pub async fn users(&self) -> Result<Vec<User>, AuthError> {
+        let rows = self.0.store.users_list().await?;
+        rows.iter().map(User::from_row).collect()
     }
 
     /// The account `id` when it exists and is enabled.

@@ -1,9 +1,10 @@
 //! Accounts and sessions over HTTP: register, login, refresh, logout, me, change password,
-//! and the [`AuthUser`] extractor for bearer access tokens.
+//! the admin user list, and the [`AuthUser`] extractor (access tokens and API keys) with
+//! its role and scope policy helpers.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -12,7 +13,8 @@ use utoipa_axum::routes;
 
 use super::JsonBody;
 use crate::app::AppState;
-use crate::auth::{AuthError, Email, Password, Role, TokenPair, User};
+use crate::auth::api_keys::KEY_PREFIX;
+use crate::auth::{AuthError, Email, Password, Role, Scope, TokenPair, User};
 use crate::error::{ApiError, ErrorBody};
 
 /// Routes of this module.
@@ -24,7 +26,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(change_password))
+        .routes(routes!(list_users))
 }
+
+/// Header carrying an API key, as an alternative to `Authorization: Bearer gpuk_…`.
+pub const API_KEY_HEADER: &str = "x-api-key";
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
@@ -36,7 +42,10 @@ impl From<AuthError> for ApiError {
             | AuthError::InvalidRefreshToken
             | AuthError::RefreshReuse
             | AuthError::Token(_)
-            | AuthError::UnknownUser => ApiError::Unauthorized(err.to_string()),
+            | AuthError::UnknownUser
+            | AuthError::InvalidApiKey => ApiError::Unauthorized(err.to_string()),
+            AuthError::ScopeDenied(m) => ApiError::Forbidden(m),
+            AuthError::NotFound(m) => ApiError::NotFound(m),
             AuthError::Store(e) => e.into(),
             AuthError::Config(_) | AuthError::Key(_) | AuthError::Hash(_) | AuthError::Task(_) => {
                 ApiError::internal(err)
@@ -45,16 +54,117 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// The caller, proven by a valid `Authorization: Bearer` access token.
+/// The caller, proven by a valid access token (`Authorization: Bearer <jwt>`) or API key
+/// (`Authorization: Bearer gpuk_…` or `X-API-Key: gpuk_…`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthUser {
     /// The user id (`sub`).
     pub id: String,
     pub role: Role,
+    /// What this credential may do: every scope of the role for access tokens, the key's
+    /// own scopes for API keys.
+    pub scopes: Vec<Scope>,
+    /// The API key used, if any.
+    pub api_key_id: Option<String>,
 }
 
-/// `Option<AuthUser>`: `None` without an `Authorization` header; a header with a bad token
-/// is still a 401 (never silently anonymous).
+impl AuthUser {
+    /// `Ok` when the caller has `role` (admins pass every role check), else 403.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role == role || self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this action requires the {role} role"
+            )))
+        }
+    }
+
+    /// `Ok` when the credential carries `scope`, else 403.
+    pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this action requires the {scope} scope"
+            )))
+        }
+    }
+}
+
+/// A credential presented with a request.
+enum Credential<'a> {
+    AccessToken(&'a str),
+    ApiKey(&'a str),
+}
+
+/// The credential in `headers`: `X-API-Key` first, then `Authorization: Bearer`.
+/// `Ok(None)` without either header; a malformed one is 401.
+fn credential(headers: &HeaderMap) -> Result<Option<Credential<'_>>, ApiError> {
+    if let Some(value) = headers.get(API_KEY_HEADER) {
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| k.starts_with(KEY_PREFIX))
+            .ok_or(AuthError::InvalidApiKey)?;
+        return Ok(Some(Credential::ApiKey(key)));
+    }
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("a bearer access token is required".into()))?;
+    Ok(Some(if token.starts_with(KEY_PREFIX) {
+        Credential::ApiKey(token)
+    } else {
+        Credential::AccessToken(token)
+    }))
+}
+
+/// Authenticates the credential in `headers`; `Ok(None)` when there is none.
+pub async fn authenticate(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<AuthUser>, ApiError> {
+    let user = match credential(headers)? {
+        None => return Ok(None),
+        Some(Credential::ApiKey(key)) => {
+            let identity = state.auth.verify_api_key(key).await?;
+            AuthUser {
+                id: identity.user_id,
+                role: identity.role,
+                scopes: identity.scopes,
+                api_key_id: Some(identity.key_id),
+            }
+        }
+        Some(Credential::AccessToken(token)) => {
+            let claims = state.auth.verify_access(token).await?;
+            let role: Role = claims
+                .role
+                .parse()
+                .map_err(|_| ApiError::Unauthorized("invalid access token: unknown role".into()))?;
+            AuthUser {
+                id: claims.sub,
+                role,
+                scopes: Scope::of_role(role),
+                api_key_id: None,
+            }
+        }
+    };
+    Ok(Some(user))
+}
+
+/// `Option<AuthUser>`: `None` without credentials; a bad credential is still a 401 (never
+/// silently anonymous).
 impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
@@ -62,13 +172,11 @@ impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, ApiError> {
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                .await
-                .map(Some)
-        } else {
-            Ok(None)
+        // The rate-limit layer has usually authenticated the request already.
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(Some(user.clone()));
         }
+        authenticate(&parts.headers, state).await
     }
 }
 
@@ -76,25 +184,12 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("a bearer access token is required".into()))?;
-        let claims = state.auth.verify_access(token).await?;
-        let role = claims
-            .role
-            .parse()
-            .map_err(|_| ApiError::Unauthorized("invalid access token: unknown role".into()))?;
-        Ok(Self {
-            id: claims.sub,
-            role,
+        <Self as axum::extract::OptionalFromRequestParts<AppState>>::from_request_parts(
+            parts, state,
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unauthorized("a bearer access token or an API key is required".into())
         })
     }
 }
@@ -186,7 +281,8 @@ pub async fn logout(
 }
 
 /// The signed-in account.
-#[utoipa::path(get, path = "/api/v2/auth/me", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v2/auth/me", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The account", body = User),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody)
@@ -215,4 +311,21 @@ pub async fn change_password(
         .change_password(&user.id, &req.current_password, &new)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every account, without password hashes (admin role and `admin` scope).
+#[utoipa::path(get, path = "/api/v2/auth/users", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Every account", body = [User]),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a key without the admin scope", body = ErrorBody)
+    ))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<User>>, ApiError> {
+    user.require(Role::Admin)?;
+    user.require_scope(Scope::Admin)?;
+    Ok(Json(state.auth.users().await?))
 }

@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+pub mod api_keys;
 pub mod assistant;
 pub mod auth;
 pub mod gpus;
@@ -26,6 +27,7 @@ pub mod middleware;
 pub mod offer_view;
 pub mod offers;
 pub mod ops;
+pub mod rate_limit;
 pub mod recommend;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
@@ -52,14 +54,15 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "math", description = "Ranking and estimation engines on your own numbers"),
         (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
-        (name = "auth", description = "Accounts, sign-in, access and refresh tokens")
+        (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
 
-/// Declares the `bearer` security scheme (RS256 JWT access tokens).
+/// Declares the `bearer` (RS256 JWT access tokens or `gpuk_` API keys) and `api_key`
+/// (`X-API-Key` header) security schemes.
 struct BearerScheme;
 
 impl utoipa::Modify for BearerScheme {
@@ -74,6 +77,12 @@ impl utoipa::Modify for BearerScheme {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::new("X-API-Key"),
+            )),
         );
     }
 }
@@ -90,6 +99,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(recommend::router())
         .merge(assistant::router())
         .merge(auth::router())
+        .merge(api_keys::router())
 }
 
 /// The OpenAPI document of this build.
@@ -113,6 +123,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(meta::OpenApiJson(Arc::from(spec))))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(SetResponseHeaderLayer::if_not_present(

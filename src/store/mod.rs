@@ -14,6 +14,7 @@ use sqlx::{PgPool, SqlitePool};
 use crate::settings::{redact_url, DatabaseSettings, DatabaseTarget};
 
 pub mod ai;
+pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod config;

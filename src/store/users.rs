@@ -79,6 +79,15 @@ impl Store {
             .await)?)
     }
 
+    /// Every account, oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn users_list(&self) -> Result<Vec<UserRow>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, UserRow>(&sql)
+            .fetch_all(pool)
+            .await)?)
+    }
+
     /// Replaces the password hash of user `id` and revokes every refresh token of that user,
     /// in one transaction.
     #[tracing::instrument(skip_all)]

@@ -62,6 +62,12 @@ impl TestDb {
         settings.database.connect_timeout = Duration::from_secs(10);
         // No price source runs unless a test adds one (the default would start the demo market).
         settings.sources.clear();
+        // Tests fire bursts; the rate-limit tests set tiny limits of their own.
+        settings.rate_limits = gpubroker::settings::RateLimits {
+            free: 1_000_000,
+            pro: 1_000_000,
+            enterprise: 1_000_000,
+        };
         settings
     }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod api_keys;
 mod assistant;
 mod audit;
 mod auth;
@@ -18,5 +19,6 @@ mod health;
 mod kpi;
 mod openapi;
 mod process;
+mod rate_limits;
 mod shutdown;
 mod storage;

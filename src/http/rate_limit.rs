@@ -1,0 +1,191 @@
+//! Request rate limits: an in-process token bucket per caller on `/api/v2/*`, keyed by API
+//! key id, else user id, else the socket peer's IP (`X-Forwarded-For` is not trusted).
+//!
+//! Each bucket holds up to the plan's per-second limit and refills at that rate. Every
+//! limited response carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`; a refusal is
+//! 429 with `Retry-After` in whole seconds (at least 1).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::{authenticate, AuthUser};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::settings::RateLimits;
+
+/// Only paths under this prefix are limited (not `/health`, `/ready`, `/metrics`).
+const LIMITED_PREFIX: &str = "/api/v2";
+/// Bucket count beyond which idle (full) buckets are swept.
+const SWEEP_AT: usize = 100_000;
+
+/// What a caller pays for; everyone is on `Free` until plans exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Free,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    /// Requests per second allowed on this plan.
+    pub fn limit(self, limits: &RateLimits) -> u32 {
+        match self {
+            Self::Free => limits.free,
+            Self::Pro => limits.pro,
+            Self::Enterprise => limits.enterprise,
+        }
+    }
+}
+
+/// The answer for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed { limit: u32, remaining: u32 },
+    Limited { limit: u32, retry_after_secs: u64 },
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Token buckets by caller key; in-process (per replica).
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    /// Takes one token from `key`'s bucket (capacity and refill `limit` per second) at
+    /// `now`; the clock is a parameter so tests control time.
+    pub fn check_at(&self, key: &str, limit: u32, now: Instant) -> Decision {
+        let limit = limit.max(1);
+        let rate = f64::from(limit);
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= SWEEP_AT {
+            buckets
+                .retain(|_, b| now.saturating_duration_since(b.updated) < Duration::from_secs(1));
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: rate,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Decision::Allowed {
+                limit,
+                remaining: bucket.tokens.floor() as u32,
+            }
+        } else {
+            let wait = (1.0 - bucket.tokens) / rate;
+            Decision::Limited {
+                limit,
+                retry_after_secs: (wait.ceil() as u64).max(1),
+            }
+        }
+    }
+}
+
+/// Middleware: authenticates the caller once (handing the [`AuthUser`] on to the
+/// extractor), then applies the caller's bucket.
+pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with(LIMITED_PREFIX) {
+        return next.run(req).await;
+    }
+    // A bad credential is limited by IP here and answered 401 by the extractor.
+    let user = authenticate(req.headers(), &state).await.ok().flatten();
+    let key = match &user {
+        Some(AuthUser {
+            api_key_id: Some(key_id),
+            ..
+        }) => format!("key:{key_id}"),
+        Some(user) => format!("user:{}", user.id),
+        None => req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "ip:unknown".to_owned(), |c| format!("ip:{}", c.0.ip())),
+    };
+    if let Some(user) = user {
+        req.extensions_mut().insert(user);
+    }
+    let limit = Plan::Free.limit(&state.settings.rate_limits);
+    let (mut response, limit, remaining) =
+        match state.rate_limiter.check_at(&key, limit, Instant::now()) {
+            Decision::Allowed { limit, remaining } => (next.run(req).await, limit, remaining),
+            Decision::Limited {
+                limit,
+                retry_after_secs,
+            } => {
+                metrics::counter!("gpubroker_rate_limited_total").increment(1);
+                (
+                    ApiError::RateLimited { retry_after_secs }.into_response(),
+                    limit,
+                    0,
+                )
+            }
+        };
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_empties_then_refills_with_time() {
+        let limiter = RateLimiter::default();
+        let t0 = Instant::now();
+        for remaining in (0..3).rev() {
+            assert_eq!(
+                limiter.check_at("k", 3, t0),
+                Decision::Allowed {
+                    limit: 3,
+                    remaining
+                }
+            );
+        }
+        assert_eq!(
+            limiter.check_at("k", 3, t0),
+            Decision::Limited {
+                limit: 3,
+                retry_after_secs: 1
+            }
+        );
+        assert!(matches!(
+            limiter.check_at("other", 3, t0),
+            Decision::Allowed { .. }
+        ));
+        let later = t0 + Duration::from_millis(340);
+        assert_eq!(
+            limiter.check_at("k", 3, later),
+            Decision::Allowed {
+                limit: 3,
+                remaining: 0
+            }
+        );
+        assert_eq!(
+            limiter.check_at("k", 3, later + Duration::from_secs(5)),
+            Decision::Allowed {
+                limit: 3,
+                remaining: 2
+            }
+        );
+    }
+}
