@@ -166,6 +166,15 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub llm_api_key: Option<String>,
+    /// Requests per second per caller on the free plan [default: 10].
+    #[arg(long, env = "GPUBROKER_RATE_LIMIT_FREE", global = true)]
+    pub rate_limit_free: Option<u32>,
+    /// Requests per second per caller on the pro plan [default: 100].
+    #[arg(long, env = "GPUBROKER_RATE_LIMIT_PRO", global = true)]
+    pub rate_limit_pro: Option<u32>,
+    /// Requests per second per caller on the enterprise plan [default: 1000].
+    #[arg(long, env = "GPUBROKER_RATE_LIMIT_ENTERPRISE", global = true)]
+    pub rate_limit_enterprise: Option<u32>,
 }
 
 impl SettingsArgs {
@@ -204,6 +213,9 @@ impl SettingsArgs {
             llm_url: self.llm_url,
             llm_model: self.llm_model,
             llm_api_key: self.llm_api_key,
+            rate_limit_free: self.rate_limit_free,
+            rate_limit_pro: self.rate_limit_pro,
+            rate_limit_enterprise: self.rate_limit_enterprise,
         };
         flags.layer_over(file_layer).validate()
     }

@@ -58,6 +58,9 @@ pub struct RawSettings {
     pub llm_url: Option<String>,
     pub llm_model: Option<String>,
     pub llm_api_key: Option<String>,
+    pub rate_limit_free: Option<u32>,
+    pub rate_limit_pro: Option<u32>,
+    pub rate_limit_enterprise: Option<u32>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -235,6 +238,9 @@ impl RawSettings {
             llm_url: self.llm_url.or(lower.llm_url),
             llm_model: self.llm_model.or(lower.llm_model),
             llm_api_key: self.llm_api_key.or(lower.llm_api_key),
+            rate_limit_free: self.rate_limit_free.or(lower.rate_limit_free),
+            rate_limit_pro: self.rate_limit_pro.or(lower.rate_limit_pro),
+            rate_limit_enterprise: self.rate_limit_enterprise.or(lower.rate_limit_enterprise),
         }
     }
 
@@ -387,6 +393,14 @@ impl RawSettings {
                 None
             }
         };
+        let rate_limits = rate_limits(
+            &mut problems,
+            [
+                self.rate_limit_free,
+                self.rate_limit_pro,
+                self.rate_limit_enterprise,
+            ],
+        );
         let settings = Settings {
             listen,
             data_dir,
@@ -402,7 +416,7 @@ impl RawSettings {
             sources,
             credentials,
             llm,
-            rate_limits: RateLimits::default(),
+            rate_limits,
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());
@@ -455,6 +469,29 @@ impl Settings {
             ..RawSettings::default()
         }
         .validate()
+    }
+}
+
+/// Per-plan limits from their optional layers; zero is refused.
+fn rate_limits(problems: &mut Vec<String>, raw: [Option<u32>; 3]) -> RateLimits {
+    let defaults = RateLimits::default();
+    let names = [
+        "GPUBROKER_RATE_LIMIT_FREE",
+        "GPUBROKER_RATE_LIMIT_PRO",
+        "GPUBROKER_RATE_LIMIT_ENTERPRISE",
+    ];
+    let fallback = [defaults.free, defaults.pro, defaults.enterprise];
+    let [free, pro, enterprise] = [0, 1, 2].map(|i| match raw[i] {
+        Some(0) => {
+            problems.push(format!("{} must be at least 1", names[i]));
+            fallback[i]
+        }
+        other => other.unwrap_or(fallback[i]),
+    });
+    RateLimits {
+        free,
+        pro,
+        enterprise,
     }
 }
 

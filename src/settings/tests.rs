@@ -236,3 +236,35 @@ fn generated_master_key_is_private_and_stable() {
         Err(MasterKeyError::Malformed)
     ));
 }
+
+#[test]
+fn rate_limits_default_to_the_plans_and_refuse_zero() {
+    let s = raw().validate().unwrap();
+    assert_eq!(s.rate_limits, RateLimits::default());
+    assert_eq!(
+        (
+            s.rate_limits.free,
+            s.rate_limits.pro,
+            s.rate_limits.enterprise
+        ),
+        (10, 100, 1000)
+    );
+    let s = RawSettings {
+        rate_limit_pro: Some(250),
+        ..raw()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(s.rate_limits.pro, 250);
+    let err = RawSettings {
+        rate_limit_free: Some(0),
+        ..raw()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("GPUBROKER_RATE_LIMIT_FREE must be at least 1"),
+        "{err}"
+    );
+}
