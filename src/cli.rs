@@ -175,6 +175,10 @@ pub struct SettingsArgs {
     /// Requests per second per caller on the enterprise plan [default: 1000].
     #[arg(long, env = "GPUBROKER_RATE_LIMIT_ENTERPRISE", global = true)]
     pub rate_limit_enterprise: Option<u32>,
+    /// Rate-limit anonymous callers by the last X-Forwarded-For address (only behind a
+    /// trusted reverse proxy) [default: false].
+    #[arg(long, env = "GPUBROKER_TRUST_FORWARDED_FOR", global = true, value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub trust_forwarded_for: Option<bool>,
 }
 
 impl SettingsArgs {
@@ -216,6 +220,7 @@ impl SettingsArgs {
             rate_limit_free: self.rate_limit_free,
             rate_limit_pro: self.rate_limit_pro,
             rate_limit_enterprise: self.rate_limit_enterprise,
+            trust_forwarded_for: self.trust_forwarded_for,
         };
         flags.layer_over(file_layer).validate()
     }

@@ -61,6 +61,7 @@ pub struct RawSettings {
     pub rate_limit_free: Option<u32>,
     pub rate_limit_pro: Option<u32>,
     pub rate_limit_enterprise: Option<u32>,
+    pub trust_forwarded_for: Option<bool>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -160,6 +161,9 @@ pub struct Settings {
     pub llm: Option<LlmSettings>,
     /// Requests per second per caller on `/api/v2/*`, by plan.
     pub rate_limits: RateLimits,
+    /// Key anonymous callers by the last `X-Forwarded-For` address (the one a trusted
+    /// reverse proxy appended) instead of the socket peer. Off unless behind such a proxy.
+    pub trust_forwarded_for: bool,
 }
 
 /// Requests per second per caller, by plan.
@@ -241,6 +245,7 @@ impl RawSettings {
             rate_limit_free: self.rate_limit_free.or(lower.rate_limit_free),
             rate_limit_pro: self.rate_limit_pro.or(lower.rate_limit_pro),
             rate_limit_enterprise: self.rate_limit_enterprise.or(lower.rate_limit_enterprise),
+            trust_forwarded_for: self.trust_forwarded_for.or(lower.trust_forwarded_for),
         }
     }
 
@@ -417,6 +422,7 @@ impl RawSettings {
             credentials,
             llm,
             rate_limits,
+            trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

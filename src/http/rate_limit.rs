@@ -1,5 +1,6 @@
 //! Request rate limits: an in-process token bucket per caller on `/api/v2/*`, keyed by API
-//! key id, else user id, else the socket peer's IP (`X-Forwarded-For` is not trusted).
+//! key id, else user id, else the socket peer's IP (or, only when
+//! `GPUBROKER_TRUST_FORWARDED_FOR` is on, the last `X-Forwarded-For` address).
 //!
 //! Each bucket holds up to the plan's per-second limit and refills at that rate. Every
 //! limited response carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`; a refusal is
@@ -114,10 +115,7 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
             ..
         }) => format!("key:{key_id}"),
         Some(user) => format!("user:{}", user.id),
-        None => req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "ip:unknown".to_owned(), |c| format!("ip:{}", c.0.ip())),
+        None => format!("ip:{}", client_ip(&req, state.settings.trust_forwarded_for)),
     };
     if let Some(user) = user {
         req.extensions_mut().insert(user);
@@ -142,6 +140,26 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
     headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
     headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
     response
+}
+
+/// The caller's address: the last `X-Forwarded-For` entry when `trust_forwarded_for`
+/// (the one the trusted proxy appended; earlier entries are client-controlled), else the
+/// socket peer; `unknown` for in-process requests without either.
+fn client_ip(req: &Request, trust_forwarded_for: bool) -> String {
+    let forwarded = trust_forwarded_for
+        .then(|| req.headers().get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
+    let peer = || {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    };
+    forwarded
+        .or_else(peer)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 #[cfg(test)]

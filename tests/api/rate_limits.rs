@@ -13,6 +13,7 @@ use crate::common::{spawn_app, spawn_app_configured, Backend, TestApp};
 both_backends!(
     empty_bucket_is_429_with_headers_and_refills,
     login_throttling_answers_identically_for_known_and_unknown_emails,
+    forwarded_for_keys_anonymous_callers_only_when_trusted,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -148,5 +149,40 @@ async fn login_throttling_answers_identically_for_known_and_unknown_emails(backe
         .filter(|e| e.action == "auth.login_throttled")
         .count();
     assert_eq!(throttled, 2);
+    app.stop().await.unwrap();
+}
+
+async fn get_as(app: &TestApp, forwarded_for: &str) -> u16 {
+    app.client
+        .get(format!("{}/api/v2/", app.base))
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn forwarded_for_keys_anonymous_callers_only_when_trusted(backend: Backend) {
+    let Some(app) = tiny_limit_app(backend).await else {
+        return;
+    };
+    // Untrusted: one bucket for the socket peer whatever the header says.
+    assert_eq!(get_as(&app, "203.0.113.1").await, 200);
+    assert_eq!(get_as(&app, "203.0.113.2").await, 429);
+    app.stop().await.unwrap();
+
+    let Some(app) = spawn_app_configured(backend, None, |settings| {
+        settings.rate_limits.free = 1;
+        settings.trust_forwarded_for = true;
+    })
+    .await
+    else {
+        return;
+    };
+    // Trusted: the last address (appended by the proxy) picks the bucket.
+    assert_eq!(get_as(&app, "198.51.100.7, 203.0.113.1").await, 200);
+    assert_eq!(get_as(&app, "198.51.100.7, 203.0.113.2").await, 200);
+    assert_eq!(get_as(&app, "203.0.113.1").await, 429);
     app.stop().await.unwrap();
 }
