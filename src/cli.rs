@@ -179,6 +179,10 @@ pub struct SettingsArgs {
     /// trusted reverse proxy) [default: false].
     #[arg(long, env = "GPUBROKER_TRUST_FORWARDED_FOR", global = true, value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub trust_forwarded_for: Option<bool>,
+    /// Browser origins allowed to call the API cross-origin, comma-separated
+    /// (https://app.example.com); none by default.
+    #[arg(long, env = "GPUBROKER_CORS_ORIGINS", global = true)]
+    pub cors_origins: Option<String>,
 }
 
 impl SettingsArgs {
@@ -221,6 +225,7 @@ impl SettingsArgs {
             rate_limit_pro: self.rate_limit_pro,
             rate_limit_enterprise: self.rate_limit_enterprise,
             trust_forwarded_for: self.trust_forwarded_for,
+            cors_origins: self.cors_origins,
         };
         flags.layer_over(file_layer).validate()
     }

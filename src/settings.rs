@@ -62,6 +62,7 @@ pub struct RawSettings {
     pub rate_limit_pro: Option<u32>,
     pub rate_limit_enterprise: Option<u32>,
     pub trust_forwarded_for: Option<bool>,
+    pub cors_origins: Option<String>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -164,6 +165,9 @@ pub struct Settings {
     /// Key anonymous callers by the last `X-Forwarded-For` address (the one a trusted
     /// reverse proxy appended) instead of the socket peer. Off unless behind such a proxy.
     pub trust_forwarded_for: bool,
+    /// Browser origins allowed to call the API cross-origin (exact `scheme://host[:port]`);
+    /// empty: no cross-origin access.
+    pub cors_origins: Vec<String>,
 }
 
 /// Requests per second per caller, by plan.
@@ -246,6 +250,7 @@ impl RawSettings {
             rate_limit_pro: self.rate_limit_pro.or(lower.rate_limit_pro),
             rate_limit_enterprise: self.rate_limit_enterprise.or(lower.rate_limit_enterprise),
             trust_forwarded_for: self.trust_forwarded_for.or(lower.trust_forwarded_for),
+            cors_origins: self.cors_origins.or(lower.cors_origins),
         }
     }
 
@@ -423,6 +428,7 @@ impl RawSettings {
             llm,
             rate_limits,
             trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
+            cors_origins: cors_origins(&mut problems, self.cors_origins.as_deref()),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());
@@ -433,6 +439,33 @@ impl RawSettings {
             Err(SettingsError { problems })
         }
     }
+}
+
+/// Parses `GPUBROKER_CORS_ORIGINS`: a comma list of exact origins (`https://app.example.com`,
+/// `http://localhost:5173`). Paths, wildcards and other schemes are refused.
+fn cors_origins(problems: &mut Vec<String>, raw: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in raw
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match Url::parse(item) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some()
+                    && url.path() == "/"
+                    && url.query().is_none() =>
+            {
+                out.push(url.origin().ascii_serialization());
+            }
+            _ => problems.push(format!(
+                "GPUBROKER_CORS_ORIGINS: {item:?} is not an origin such as https://app.example.com (no path, no wildcard)"
+            )),
+        }
+    }
+    out
 }
 
 impl Settings {

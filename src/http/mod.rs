@@ -133,8 +133,66 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts(&state),
+        ))
+        .layer(cors(&state))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)
+}
+
+/// `Strict-Transport-Security` when the public URL is https (one year, subdomains); no
+/// header otherwise (a plain-http development server must not pin browsers to https).
+fn hsts(state: &AppState) -> Option<HeaderValue> {
+    state
+        .settings
+        .public_url
+        .as_ref()
+        .filter(|u| u.scheme() == "https")
+        .map(|_| HeaderValue::from_static("max-age=31536000; includeSubDomains"))
+}
+
+/// Cross-origin access for the configured origins only; none when the list is empty.
+fn cors(state: &AppState) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = state
+        .settings
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-ratelimit-limit"),
+            header::HeaderName::from_static("x-ratelimit-remaining"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

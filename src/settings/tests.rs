@@ -268,3 +268,35 @@ fn rate_limits_default_to_the_plans_and_refuse_zero() {
         "{err}"
     );
 }
+
+#[test]
+fn cors_origins_are_exact_origins() {
+    let s = RawSettings {
+        cors_origins: Some("https://app.example.com, http://localhost:5173/".into()),
+        ..raw()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(
+        s.cors_origins,
+        vec!["https://app.example.com", "http://localhost:5173"]
+    );
+    assert!(raw().validate().unwrap().cors_origins.is_empty());
+    for bad in [
+        "*",
+        "https://app.example.com/path",
+        "ftp://x.example",
+        "app.example.com",
+    ] {
+        let err = RawSettings {
+            cors_origins: Some(bad.into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("GPUBROKER_CORS_ORIGINS"),
+            "{bad}: {err}"
+        );
+    }
+}

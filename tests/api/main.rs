@@ -20,5 +20,6 @@ mod kpi;
 mod openapi;
 mod process;
 mod rate_limits;
+mod security_headers;
 mod shutdown;
 mod storage;
