@@ -27,6 +27,7 @@ pub mod middleware;
 pub mod offer_view;
 pub mod offers;
 pub mod ops;
+pub mod policy;
 pub mod rate_limit;
 pub mod recommend;
 
@@ -106,7 +107,39 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api_routes().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    annotate_access(&mut doc);
     doc
+}
+
+/// Publishes each operation's declared [`policy::Access`] as `x-access`.
+fn annotate_access(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            let (Some(operation), Some(policy)) = (
+                operation.as_mut(),
+                policy::POLICIES
+                    .iter()
+                    .find(|p| p.path == path && p.method == method),
+            ) else {
+                continue;
+            };
+            let access: utoipa::openapi::extensions::Extensions =
+                [("x-access", policy.access.describe())]
+                    .into_iter()
+                    .collect();
+            operation
+                .extensions
+                .get_or_insert_with(Default::default)
+                .merge(access);
+        }
+    }
 }
 
 /// The complete application router with every layer applied.
@@ -122,6 +155,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .route("/health", axum::routing::get(ops::health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            policy::enforce,
+        ))
         .layer(Extension(meta::OpenApiJson(Arc::from(spec))))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -18,6 +18,7 @@ mod errors;
 mod health;
 mod kpi;
 mod openapi;
+mod policy;
 mod process;
 mod rate_limits;
 mod security_headers;
