@@ -31,6 +31,9 @@ pub struct AccessClaims {
     pub exp: i64,
     pub typ: String,
     pub jti: String,
+    /// The user's session epoch at issue; a token of an older epoch is revoked.
+    #[serde(default)]
+    pub sep: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +63,9 @@ pub enum JwtError {
     Expired,
     #[error("token not yet valid")]
     NotYetValid,
+    /// Signed and in date, but its session was ended (password, role or account change).
+    #[error("token revoked")]
+    Revoked,
 }
 
 /// A signing key that cannot be generated, parsed or used.
@@ -109,11 +115,13 @@ impl JwtKeys {
         &self.kid
     }
 
-    /// An access token for user `sub` with `role`, issued at `now` (Unix seconds).
+    /// An access token for user `sub` with `role` in session epoch `sep`, issued at `now`
+    /// (Unix seconds).
     pub fn issue(
         &self,
         sub: &str,
         role: &str,
+        sep: i64,
         now: i64,
     ) -> Result<(String, AccessClaims), KeyError> {
         let claims = AccessClaims {
@@ -126,6 +134,7 @@ impl JwtKeys {
             exp: now + ACCESS_TTL_SECS,
             typ: ACCESS_TYPE.to_owned(),
             jti: uuid::Uuid::now_v7().to_string(),
+            sep,
         };
         let header = serde_json::json!({ "alg": ALG, "typ": "JWT", "kid": self.kid });
         let claims_json = serde_json::to_value(&claims).map_err(|e| KeyError(e.to_string()))?;

@@ -47,7 +47,7 @@ fn b64(v: &Value) -> String {
 #[test]
 fn issued_tokens_verify() {
     let keys = keys();
-    let (token, claims) = keys.issue("u1", "admin", NOW).unwrap();
+    let (token, claims) = keys.issue("u1", "admin", 0, NOW).unwrap();
     assert_eq!(keys.verify(&token, NOW).unwrap(), claims);
     assert_eq!(claims.exp - claims.iat, 900);
     assert_eq!(
@@ -59,7 +59,7 @@ fn issued_tokens_verify() {
 
 #[test]
 fn expired() {
-    let token = keys().issue("u1", "user", NOW).unwrap().0;
+    let token = keys().issue("u1", "user", 0, NOW).unwrap().0;
     let later = NOW + ACCESS_TTL_SECS + LEEWAY_SECS + 1;
     assert_eq!(keys().verify(&token, later), Err(JwtError::Expired));
 }

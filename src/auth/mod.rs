@@ -20,6 +20,7 @@ use crate::secret::MasterKey;
 use crate::store::users::UserRow;
 use crate::store::{Store, StoreError};
 
+mod accounts;
 pub mod api_keys;
 pub mod jwt;
 pub mod password;
@@ -69,6 +70,9 @@ pub enum AuthError {
     ScopeDenied(String),
     #[error("{0}")]
     NotFound(String),
+    /// A request that conflicts with the account's state.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -161,6 +165,8 @@ impl Auth {
             password_hash,
             role: role.as_str().to_owned(),
             disabled: false,
+            session_epoch: 0,
+            email_verified_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -292,9 +298,20 @@ impl Auth {
         Ok(())
     }
 
-    /// The claims of a valid access token.
+    /// The claims of a valid access token whose session is still live: the account
+    /// exists, is enabled, has the token's role and is still in the token's session epoch.
     pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        Ok(self.keys().await?.verify(token, Utc::now().timestamp())?)
+        let claims = self.keys().await?.verify(token, Utc::now().timestamp())?;
+        let live = self
+            .0
+            .store
+            .user_by_id(&claims.sub)
+            .await?
+            .is_some_and(|u| !u.disabled && u.session_epoch == claims.sep && u.role == claims.role);
+        if !live {
+            return Err(JwtError::Revoked.into());
+        }
+        Ok(claims)
     }
 
     /// The signing keys, loaded from (or generated into) the configuration store once.

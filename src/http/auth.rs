@@ -2,7 +2,7 @@
 //! the admin user list, and the [`AuthUser`] extractor (access tokens and API keys) with
 //! its role and scope policy helpers.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(change_password))
         .routes(routes!(list_users))
+        .routes(routes!(update_user))
 }
 
 /// Header carrying an API key, as an alternative to `Authorization: Bearer gpuk_…`.
@@ -37,6 +38,7 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::Invalid(m) => ApiError::Validation(m),
             AuthError::EmailTaken => ApiError::Conflict(err.to_string()),
+            AuthError::Conflict(m) => ApiError::Conflict(m),
             AuthError::WrongPassword => ApiError::Forbidden(err.to_string()),
             AuthError::InvalidCredentials
             | AuthError::InvalidRefreshToken
@@ -328,4 +330,41 @@ pub async fn list_users(
     user.require(Role::Admin)?;
     user.require_scope(Scope::Admin)?;
     Ok(Json(state.auth.users().await?))
+}
+
+/// What an admin may change on an account; anything else in the body is refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// Change an account's role or disable it (admin). Every session, access token and (while
+/// disabled) API key of the account stops working at once; the change is audited.
+#[utoipa::path(patch, path = "/api/v2/auth/users/{id}", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])), request_body = UpdateUserRequest,
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The account after the change", body = User),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a key without the admin scope", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "An admin changing their own account", body = ErrorBody),
+        (status = 422, description = "Nothing to change, an unknown role or an unknown field", body = ErrorBody)
+    ))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UpdateUserRequest>,
+) -> Result<Json<User>, ApiError> {
+    user.require(Role::Admin)?;
+    user.require_scope(Scope::Admin)?;
+    Ok(Json(
+        state
+            .auth
+            .update_access(&user.id, &id, req.role, req.disabled)
+            .await?,
+    ))
 }

@@ -160,6 +160,7 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("GET", "/api/v2/auth/api-keys", READ),
     owned("DELETE", "/api/v2/auth/api-keys/{id}", READ, Owned::ApiKey),
     route("GET", "/api/v2/auth/users", ADMIN),
+    route("PATCH", "/api/v2/auth/users/{id}", ADMIN),
 ];
 
 /// The declaration for `method` on the route template `path`; HEAD is GET.

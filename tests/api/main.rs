@@ -3,6 +3,7 @@
 
 mod common;
 
+mod accounts;
 mod api_keys;
 mod assistant;
 mod audit;

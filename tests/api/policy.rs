@@ -2,13 +2,12 @@
 //! undeclared route fails closed, and the role and ownership matrices are generated from
 //! the table (so a new route is covered the moment it is declared).
 
-use gpubroker::auth::{Email, Password, Role, Scope};
+use gpubroker::auth::{Role, Scope};
 use gpubroker::http::policy::{Access, Owned, RoutePolicy, POLICIES};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::common::{spawn_app, spawn_app_with, Backend, TestApp};
+use crate::common::{account, send, spawn_app, spawn_app_with, Backend, TestApp};
 
 both_backends!(
     anonymous_callers_get_401_on_every_non_public_route,
@@ -57,23 +56,9 @@ fn every_route_declares_a_policy() {
     }
 }
 
-const PASSWORD: &str = "correct horse battery";
-
 /// Creates an account with `role`; returns its access token.
 async fn token(app: &TestApp, email: &str, role: Role) -> String {
-    let email = Email::parse(email).unwrap();
-    let password = Password::parse(PASSWORD).unwrap();
-    app.state
-        .auth
-        .register(&email, &password, role, None)
-        .await
-        .unwrap();
-    app.state
-        .auth
-        .login(email.as_str(), PASSWORD)
-        .await
-        .unwrap()
-        .access_token
+    account(app, email, role).await.1.access_token
 }
 
 /// An API key of the token's owner with `scopes`.
@@ -88,31 +73,6 @@ async fn api_key(app: &TestApp, token: &str, scopes: &[Scope]) -> String {
     .await;
     assert_eq!(status, 201, "{body}");
     body["key"].as_str().unwrap().to_owned()
-}
-
-/// Sends `method path` with an optional bearer credential and JSON body.
-async fn send(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    bearer: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let method = Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app.client.request(method, format!("{}{path}", app.base));
-    if let Some(bearer) = bearer {
-        request = request.bearer_auth(bearer);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// The route's path with every `{param}` replaced by `value`.
