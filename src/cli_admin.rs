@@ -5,7 +5,7 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::auth::{Auth, Email, Password, PasswordHasher, Role};
+use crate::auth::{Auth, Email, Password, Role};
 use crate::cli::say;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -47,12 +47,7 @@ async fn execute(settings: &Settings, store: &Store, command: AdminCommand) -> a
                 .master_key
                 .load()
                 .context("loading the master key")?;
-            let auth = Auth::new(
-                store.clone(),
-                master_key,
-                crate::auth::DEFAULT_ISSUER,
-                PasswordHasher::default(),
-            );
+            let auth = Auth::new(store.clone(), master_key, settings);
             let actor = crate::cli_config::actor();
             let user = auth.register(&email, &password, role, Some(&actor)).await?;
             say(&format!(

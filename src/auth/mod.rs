@@ -24,6 +24,7 @@ mod accounts;
 pub mod api_keys;
 pub mod jwt;
 pub mod password;
+mod recovery;
 mod sessions;
 pub mod throttle;
 pub mod types;
@@ -65,6 +66,9 @@ pub enum AuthError {
     UnknownUser,
     #[error("invalid or revoked API key")]
     InvalidApiKey,
+    /// An email-verification or password-reset token that is unknown, spent or expired.
+    #[error("invalid, used or expired token; request a new one")]
+    InvalidAccountToken,
     /// A scope or role the caller does not hold.
     #[error("{0}")]
     ScopeDenied(String),
@@ -94,6 +98,8 @@ pub struct User {
     pub email: String,
     pub role: Role,
     pub disabled: bool,
+    /// Whether the owner proved the address (a link sent by mail).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -104,6 +110,7 @@ impl User {
             email: row.email.clone(),
             role: row.role.parse().map_err(AuthError::Invalid)?,
             disabled: row.disabled,
+            email_verified: row.email_verified_at.is_some(),
             created_at: row.created_at,
         })
     }
@@ -132,18 +139,34 @@ struct Inner {
     master_key: MasterKey,
     hasher: PasswordHasher,
     issuer: String,
+    /// Base of links in account mail (the public URL, or the listen address).
+    link_base: String,
+    mailer: crate::mail::Mailer,
     keys: OnceCell<JwtKeys>,
     throttle: throttle::LoginThrottle,
 }
 
 impl Auth {
-    /// The service over `store`; the signing key is sealed with `master_key`.
-    pub fn new(store: Store, master_key: MasterKey, issuer: &str, hasher: PasswordHasher) -> Self {
+    /// The service over `store` for `settings` (issuer and mail links from the public URL,
+    /// mail as configured); the signing key is sealed with `master_key`.
+    pub fn new(store: Store, master_key: MasterKey, settings: &crate::settings::Settings) -> Self {
+        let (issuer, link_base) = match &settings.public_url {
+            Some(url) => {
+                let base = url.as_str().trim_end_matches('/').to_owned();
+                (base.clone(), base)
+            }
+            None => (
+                DEFAULT_ISSUER.to_owned(),
+                format!("http://{}", settings.listen),
+            ),
+        };
         Self(Arc::new(Inner {
             store,
             master_key,
-            hasher,
-            issuer: issuer.to_owned(),
+            hasher: PasswordHasher::default(),
+            issuer,
+            link_base,
+            mailer: crate::mail::Mailer::new(settings),
             keys: OnceCell::new(),
             throttle: throttle::LoginThrottle::default(),
         }))

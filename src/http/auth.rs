@@ -47,6 +47,7 @@ impl From<AuthError> for ApiError {
             | AuthError::UnknownUser
             | AuthError::InvalidApiKey => ApiError::Unauthorized(err.to_string()),
             AuthError::ScopeDenied(m) => ApiError::Forbidden(m),
+            AuthError::InvalidAccountToken => ApiError::BadRequest(err.to_string()),
             AuthError::NotFound(m) => ApiError::NotFound(m),
             AuthError::Store(e) => e.into(),
             AuthError::Config(_) | AuthError::Key(_) | AuthError::Hash(_) | AuthError::Task(_) => {
@@ -238,6 +239,10 @@ pub async fn register(
         .auth
         .register(&email, &password, Role::User, None)
         .await?;
+    // The account exists either way; a mail problem is logged, never a failed sign-up.
+    if let Err(err) = state.auth.send_verification(&user.id).await {
+        tracing::warn!(error = %err, "cannot send the verification mail");
+    }
     Ok((StatusCode::CREATED, Json(user)))
 }
 

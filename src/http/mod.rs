@@ -30,6 +30,7 @@ pub mod ops;
 pub mod policy;
 pub mod rate_limit;
 pub mod recommend;
+pub mod recovery;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
 /// become [`ApiError`]s with the parser's message.
@@ -101,6 +102,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(assistant::router())
         .merge(auth::router())
         .merge(api_keys::router())
+        .merge(recovery::router())
 }
 
 /// The OpenAPI document of this build.

@@ -154,6 +154,10 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("POST", "/api/v2/auth/login", PUBLIC),
     route("POST", "/api/v2/auth/refresh", PUBLIC),
     route("POST", "/api/v2/auth/logout", PUBLIC),
+    route("POST", "/api/v2/auth/verify-email", PUBLIC),
+    route("POST", "/api/v2/auth/password-reset/request", PUBLIC),
+    route("POST", "/api/v2/auth/password-reset", PUBLIC),
+    route("POST", "/api/v2/auth/verify-email/request", READ),
     route("GET", "/api/v2/auth/me", READ),
     route("POST", "/api/v2/auth/change-password", READ),
     route("POST", "/api/v2/auth/api-keys", READ),
@@ -204,8 +208,9 @@ pub async fn enforce(
             .into_response();
         }
     };
+    let private = access != Access::Public || matched.as_str().starts_with("/api/v2/auth/");
     if access == Access::Public {
-        return next.run(req).await;
+        return no_store(next.run(req).await, private);
     }
     let user = match req.extensions().get::<AuthUser>() {
         Some(user) => user.clone(),
@@ -224,7 +229,19 @@ pub async fn enforce(
         return err.into_response();
     }
     req.extensions_mut().insert(user);
-    next.run(req).await
+    no_store(next.run(req).await, private)
+}
+
+/// Marks responses of private routes (anything needing credentials, and every account
+/// route) `Cache-Control: no-store`, so no browser or proxy keeps tokens or balances.
+fn no_store(mut response: Response, private: bool) -> Response {
+    if private {
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
 }
 
 #[cfg(test)]

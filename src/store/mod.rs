@@ -13,6 +13,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::settings::{redact_url, DatabaseSettings, DatabaseTarget};
 
+pub mod account_tokens;
 pub mod ai;
 pub mod api_keys;
 pub mod audit;

@@ -36,9 +36,9 @@ pub struct RefreshTokenRow {
 
 const USER_COLUMNS: &str = "id, email, password_hash, role, disabled, session_epoch, \
     email_verified_at, created_at, updated_at";
-const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1, \
+pub(super) const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1, \
     session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3";
-const REVOKE_USER_TOKENS: &str = "UPDATE refresh_tokens SET revoked_at = $1 \
+pub(super) const REVOKE_USER_TOKENS: &str = "UPDATE refresh_tokens SET revoked_at = $1 \
     WHERE user_id = $2 AND revoked_at IS NULL";
 const TOKEN_COLUMNS: &str =
     "id, user_id, family_id, token_hash, expires_at, used_at, revoked_at, created_at";

@@ -22,6 +22,7 @@ mod openapi;
 mod policy;
 mod process;
 mod rate_limits;
+mod recovery;
 mod security_headers;
 mod shutdown;
 mod storage;
