@@ -66,6 +66,16 @@ pub enum JwtError {
     /// Signed and in date, but its session was ended (password, role or account change).
     #[error("token revoked")]
     Revoked,
+    /// Signed by a key rotated out whose grace period is over.
+    #[error("token signed by a retired key")]
+    Retired,
+}
+
+/// The `kid` in a token's header, if it has a readable one.
+pub fn header_kid(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let header: Header = serde_json::from_slice(&B64URL.decode(header).ok()?).ok()?;
+    header.kid
 }
 
 /// A signing key that cannot be generated, parsed or used.
@@ -162,6 +172,12 @@ impl JwtKeys {
             )
             .map_err(|e| KeyError(e.to_string()))?;
         Ok(format!("{input}.{}", B64URL.encode(sig)))
+    }
+
+    /// The public modulus and exponent, big-endian.
+    pub fn public_components(&self) -> (Vec<u8>, Vec<u8>) {
+        let c = signature::RsaPublicKeyComponents::<Vec<u8>>::from(self.pair.public());
+        (c.n, c.e)
     }
 
     /// The public key (PKCS#1 `RSAPublicKey` DER).

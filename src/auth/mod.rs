@@ -6,16 +6,12 @@
 //! id in `security.jwt_kid`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 use utoipa::ToSchema;
 
-use crate::config::{Category, ConfigError, ConfigStore, SetOptions};
+use crate::config::ConfigError;
 use crate::secret::MasterKey;
 use crate::store::users::UserRow;
 use crate::store::{Store, StoreError};
@@ -23,6 +19,7 @@ use crate::store::{Store, StoreError};
 mod accounts;
 pub mod api_keys;
 pub mod jwt;
+pub mod keyring;
 pub mod password;
 mod recovery;
 mod sessions;
@@ -142,7 +139,7 @@ struct Inner {
     /// Base of links in account mail (the public URL, or the listen address).
     link_base: String,
     mailer: crate::mail::Mailer,
-    keys: OnceCell<JwtKeys>,
+    keys: tokio::sync::RwLock<Option<keyring::Cached>>,
     throttle: throttle::LoginThrottle,
 }
 
@@ -167,7 +164,7 @@ impl Auth {
             issuer,
             link_base,
             mailer: crate::mail::Mailer::new(settings),
-            keys: OnceCell::new(),
+            keys: tokio::sync::RwLock::default(),
             throttle: throttle::LoginThrottle::default(),
         }))
     }
@@ -324,7 +321,7 @@ impl Auth {
     /// The claims of a valid access token whose session is still live: the account
     /// exists, is enabled, has the token's role and is still in the token's session epoch.
     pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        let claims = self.keys().await?.verify(token, Utc::now().timestamp())?;
+        let claims = self.verify_signature(token).await?;
         let live = self
             .0
             .store
@@ -335,58 +332,6 @@ impl Auth {
             return Err(JwtError::Revoked.into());
         }
         Ok(claims)
-    }
-
-    /// The signing keys, loaded from (or generated into) the configuration store once.
-    pub async fn keys(&self) -> Result<&JwtKeys, AuthError> {
-        self.0.keys.get_or_try_init(|| self.load_keys()).await
-    }
-
-    async fn load_keys(&self) -> Result<JwtKeys, AuthError> {
-        let config =
-            ConfigStore::with_ttl(self.0.store.clone(), &self.0.master_key, Duration::ZERO)?;
-        let stored = (
-            config.get(SIGNING_KEY_CONFIG).await?,
-            config.get(KID_CONFIG).await?,
-        );
-        let (kid, der) = if let (Some(key), Some(kid)) = stored {
-            let der = STANDARD
-                .decode(key.text.trim())
-                .map_err(|e| KeyError(format!("{SIGNING_KEY_CONFIG} is not base64: {e}")))?;
-            (kid.text, der)
-        } else {
-            let der = tokio::task::spawn_blocking(jwt::generate_pkcs8)
-                .await
-                .map_err(|e| AuthError::Task(e.to_string()))??;
-            let kid = sha256_hex(&der)[..16].to_owned();
-            let options = |secret: bool, description: &str| SetOptions {
-                secret: Some(secret),
-                category: Some(Category::Security),
-                description: Some(description.to_owned()),
-                value_type: None,
-            };
-            let key_text = STANDARD.encode(&der);
-            let key_desc = "RSA key signing access tokens (PKCS#8 DER, base64)";
-            config
-                .set(
-                    SIGNING_KEY_CONFIG,
-                    &key_text,
-                    options(true, key_desc),
-                    "system",
-                )
-                .await?;
-            config
-                .set(
-                    KID_CONFIG,
-                    &kid,
-                    options(false, "id (kid) of the JWT signing key"),
-                    "system",
-                )
-                .await?;
-            tracing::info!(kid, "generated the JWT signing key");
-            (kid, der)
-        };
-        Ok(JwtKeys::from_pkcs8(&kid, &der, &self.0.issuer, AUDIENCE)?)
     }
 
     async fn hash(&self, password: &str) -> Result<String, AuthError> {

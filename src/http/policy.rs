@@ -124,6 +124,7 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("GET", "/api/v2/", PUBLIC),
     route("GET", "/api/v2/openapi.json", PUBLIC),
     route("GET", "/api/v2/docs", PUBLIC),
+    route("GET", "/.well-known/jwks.json", PUBLIC),
     // Catalog, math, KPIs and the assistant: public market data.
     route("GET", "/api/v2/offers", PUBLIC),
     route("GET", "/api/v2/offers/facets", PUBLIC),

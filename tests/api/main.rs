@@ -17,6 +17,7 @@ mod config_store;
 mod decision;
 mod errors;
 mod health;
+mod jwt_keys;
 mod kpi;
 mod openapi;
 mod policy;
