@@ -36,7 +36,7 @@ async fn rotation_keeps_old_tokens_for_the_grace_period_then_retires_them(backen
     };
     let (_, old) = account(&app, "ann@example.com", Role::User).await;
     let old_kid = jwt::header_kid(&old.access_token).unwrap();
-    assert_eq!(jwks_kids(&app).await, [old_kid.clone()]);
+    assert_eq!(jwks_kids(&app).await, vec![old_kid.clone()]);
 
     let rotation = app.state.auth.rotate_signing_key("test").await.unwrap();
     assert_eq!(rotation.previous_kid, old_kid);
@@ -85,7 +85,7 @@ async fn rotation_keeps_old_tokens_for_the_grace_period_then_retires_them(backen
             .contains("retired"),
         "{body}"
     );
-    assert_eq!(jwks_kids(&app).await, [rotation.kid.clone()]);
+    assert_eq!(jwks_kids(&app).await, vec![rotation.kid.clone()]);
     assert_eq!(
         send(
             &app,
