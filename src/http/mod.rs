@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+pub mod admin;
 pub mod api_keys;
 pub mod assistant;
 pub mod auth;
@@ -56,7 +57,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "math", description = "Ranking and estimation engines on your own numbers"),
         (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
-        (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys")
+        (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
+        (name = "admin", description = "Configuration store, audit log and signing keys (staff only)")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerScheme)
@@ -103,6 +105,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(api_keys::router())
         .merge(recovery::router())
+        .merge(admin::router())
 }
 
 /// The OpenAPI document of this build.

@@ -113,6 +113,7 @@ const fn owned(
 const PUBLIC: Access = Access::Public;
 const READ: Access = Access::Account(Scope::Read);
 const ADMIN: Access = Access::Staff(&[], Scope::Admin);
+const SUPPORT: Access = Access::Staff(&[Role::Support], Scope::Read);
 
 /// Every route of the application.
 pub const POLICIES: &[RoutePolicy] = &[
@@ -166,6 +167,13 @@ pub const POLICIES: &[RoutePolicy] = &[
     owned("DELETE", "/api/v2/auth/api-keys/{id}", READ, Owned::ApiKey),
     route("GET", "/api/v2/auth/users", ADMIN),
     route("PATCH", "/api/v2/auth/users/{id}", ADMIN),
+    // Admin center.
+    route("GET", "/api/v2/admin/config", ADMIN),
+    route("PUT", "/api/v2/admin/config/{key}", ADMIN),
+    route("POST", "/api/v2/admin/config/{key}/reveal", ADMIN),
+    route("GET", "/api/v2/admin/audit", SUPPORT),
+    route("POST", "/api/v2/admin/audit/verify", SUPPORT),
+    route("POST", "/api/v2/admin/jwt/rotate", ADMIN),
 ];
 
 /// The declaration for `method` on the route template `path`; HEAD is GET.

@@ -303,3 +303,31 @@ pub async fn send(
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     (status, body)
 }
+
+/// Runs `sql` (one or more statements) on the database of `settings` outside the store,
+/// as an attacker with database access would.
+pub async fn raw_sql(settings: &gpubroker::settings::Settings, sql: &str) {
+    use gpubroker::settings::DatabaseTarget;
+    use sqlx::Connection;
+    match &settings.database.target {
+        DatabaseTarget::Sqlite(path) => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .expect("sqlite");
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .expect("raw sql");
+            conn.close().await.ok();
+        }
+        DatabaseTarget::Postgres(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .expect("raw sql");
+            conn.close().await.ok();
+        }
+    }
+}

@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod admin;
 mod api_keys;
 mod assistant;
 mod audit;
