@@ -29,6 +29,7 @@ pub mod types;
 pub use api_keys::{ApiKey, CreatedApiKey, KeyIdentity, Scope};
 pub use jwt::{AccessClaims, JwtError, JwtKeys, KeyError};
 pub use password::{HashError, PasswordHasher};
+pub use sessions::REFRESH_TTL_DAYS;
 pub use types::{Email, Password, Role};
 
 /// Config key of the JWT signing key (secret).

@@ -166,6 +166,37 @@ pub async fn authenticate(
     Ok(Some(user))
 }
 
+/// Authenticates a request: a credential header first, else the browser session's access
+/// cookie, which on state-changing methods also needs the matching `X-CSRF-Token`.
+/// `Ok(None)` when there is neither.
+pub async fn authenticate_request(
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<AuthUser>, ApiError> {
+    use super::session::{check_csrf, cookie, csrf_for, is_unsafe, ACCESS_COOKIE};
+    if let Some(user) = authenticate(headers, state).await? {
+        return Ok(Some(user));
+    }
+    let Some(token) = cookie(headers, ACCESS_COOKIE) else {
+        return Ok(None);
+    };
+    if is_unsafe(method) {
+        check_csrf(headers, &csrf_for(token))?;
+    }
+    let claims = state.auth.verify_access(token).await?;
+    let role: Role = claims
+        .role
+        .parse()
+        .map_err(|_| ApiError::Unauthorized("invalid access token: unknown role".into()))?;
+    Ok(Some(AuthUser {
+        id: claims.sub,
+        role,
+        scopes: Scope::of_role(role),
+        api_key_id: None,
+    }))
+}
+
 /// `Option<AuthUser>`: `None` without credentials; a bad credential is still a 401 (never
 /// silently anonymous).
 impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
@@ -179,7 +210,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
         if let Some(user) = parts.extensions.get::<AuthUser>() {
             return Ok(Some(user.clone()));
         }
-        authenticate(&parts.headers, state).await
+        authenticate_request(&parts.method, &parts.headers, state).await
     }
 }
 

@@ -32,6 +32,7 @@ pub mod policy;
 pub mod rate_limit;
 pub mod recommend;
 pub mod recovery;
+pub mod session;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
 /// become [`ApiError`]s with the parser's message.
@@ -105,6 +106,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(api_keys::router())
         .merge(recovery::router())
+        .merge(session::router())
         .merge(admin::router())
 }
 
@@ -227,6 +229,7 @@ fn cors(state: &AppState) -> tower_http::cors::CorsLayer {
             header::HeaderName::from_static("x-api-key"),
             header::HeaderName::from_static("idempotency-key"),
             header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("x-csrf-token"),
         ])
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),

@@ -11,7 +11,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::{authenticate, AuthUser};
+use super::auth::{authenticate_request, AuthUser};
 use crate::app::AppState;
 use crate::auth::{Role, Scope};
 use crate::error::ApiError;
@@ -156,6 +156,10 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("POST", "/api/v2/auth/login", PUBLIC),
     route("POST", "/api/v2/auth/refresh", PUBLIC),
     route("POST", "/api/v2/auth/logout", PUBLIC),
+    // Browser sessions authenticate by their refresh cookie and the CSRF header.
+    route("POST", "/api/v2/auth/session", PUBLIC),
+    route("DELETE", "/api/v2/auth/session", PUBLIC),
+    route("POST", "/api/v2/auth/session/refresh", PUBLIC),
     route("POST", "/api/v2/auth/verify-email", PUBLIC),
     route("POST", "/api/v2/auth/password-reset/request", PUBLIC),
     route("POST", "/api/v2/auth/password-reset", PUBLIC),
@@ -223,7 +227,7 @@ pub async fn enforce(
     }
     let user = match req.extensions().get::<AuthUser>() {
         Some(user) => user.clone(),
-        None => match authenticate(req.headers(), &state).await {
+        None => match authenticate_request(req.method(), req.headers(), &state).await {
             Ok(Some(user)) => user,
             Ok(None) => {
                 return ApiError::Unauthorized(

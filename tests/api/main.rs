@@ -26,5 +26,6 @@ mod process;
 mod rate_limits;
 mod recovery;
 mod security_headers;
+mod sessions;
 mod shutdown;
 mod storage;
