@@ -18,6 +18,8 @@ use crate::store::{Store, StoreError};
 
 mod accounts;
 pub mod api_keys;
+mod common_passwords;
+mod hashing;
 pub mod jwt;
 pub mod keyring;
 pub mod password;
@@ -141,6 +143,7 @@ struct Inner {
     link_base: String,
     mailer: crate::mail::Mailer,
     keys: tokio::sync::RwLock<Option<keyring::Cached>>,
+    hashing: hashing::HashSlots,
     throttle: throttle::LoginThrottle,
 }
 
@@ -166,6 +169,7 @@ impl Auth {
             link_base,
             mailer: crate::mail::Mailer::new(settings),
             keys: tokio::sync::RwLock::default(),
+            hashing: hashing::HashSlots::default(),
             throttle: throttle::LoginThrottle::default(),
         }))
     }
@@ -258,6 +262,8 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         };
         self.0.throttle.clear(&logged);
+        self.rehash_if_needed(&row.id, password, &row.password_hash)
+            .await?;
         let pair = self.start_session(&row).await?;
         let subject = format!("user:{}", row.id);
         self.0
@@ -333,30 +339,6 @@ impl Auth {
             return Err(JwtError::Revoked.into());
         }
         Ok(claims)
-    }
-
-    async fn hash(&self, password: &str) -> Result<String, AuthError> {
-        let (hasher, password) = (self.0.hasher.clone(), password.to_owned());
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await
-            .map_err(|e| AuthError::Task(e.to_string()))?
-            .map_err(AuthError::from)
-    }
-
-    async fn verify(&self, password: &str, hash: &str) -> Result<bool, AuthError> {
-        let (hasher, password, hash) =
-            (self.0.hasher.clone(), password.to_owned(), hash.to_owned());
-        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-            .await
-            .map_err(|e| AuthError::Task(e.to_string()))?
-            .map_err(AuthError::from)
-    }
-
-    async fn dummy_verify(&self, password: &str) -> Result<(), AuthError> {
-        let (hasher, password) = (self.0.hasher.clone(), password.to_owned());
-        tokio::task::spawn_blocking(move || hasher.dummy_verify(&password))
-            .await
-            .map_err(|e| AuthError::Task(e.to_string()))
     }
 }
 

@@ -117,6 +117,26 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the password hash of user `id` by a re-hash of the same password, only if
+    /// it is still `old_hash` (sessions untouched); `Ok(false)` when it changed meanwhile.
+    #[tracing::instrument(skip_all)]
+    pub async fn user_rehash(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3";
+        let done = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(new_hash)
+            .bind(id)
+            .bind(old_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
     /// Changes the role and/or the disabled flag of user `id`, raises its session epoch
     /// (every access token issued before stops working) and revokes its refresh tokens, in
     /// one transaction. `Ok(None)` when there is no such user.

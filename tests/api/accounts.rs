@@ -15,6 +15,8 @@ both_backends!(
     password_change_revokes_access_tokens,
     admins_cannot_change_their_own_account,
     privileged_fields_in_bodies_are_refused,
+    login_rehashes_old_parameters_without_ending_sessions,
+    common_passwords_are_refused_and_hashing_is_capped,
 );
 
 async fn disabling_an_account_revokes_tokens_refresh_and_api_keys_at_once(backend: Backend) {
@@ -318,4 +320,94 @@ async fn audit_actions(app: &crate::common::TestApp) -> Vec<String> {
         .iter()
         .filter_map(|e| e["action"].as_str().map(str::to_owned))
         .collect()
+}
+
+async fn login_rehashes_old_parameters_without_ending_sessions(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (id, before) = account(&app, "gil@example.com", Role::User).await;
+    let weak = gpubroker::auth::PasswordHasher::with_params(64, 1, 1)
+        .unwrap()
+        .hash(TEST_PASSWORD)
+        .unwrap();
+    crate::common::raw_sql(
+        &app.state.settings,
+        &format!("UPDATE users SET password_hash = '{weak}' WHERE id = '{id}'"),
+    )
+    .await;
+    let login = json!({ "email": "gil@example.com", "password": TEST_PASSWORD });
+    assert_eq!(
+        send(
+            &app,
+            "POST",
+            "/api/v2/auth/login",
+            None,
+            Some(login.clone())
+        )
+        .await
+        .0,
+        200
+    );
+    let row = app.state.store.user_by_id(&id).await.unwrap().unwrap();
+    assert!(
+        row.password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        row.password_hash
+    );
+    assert_eq!(
+        send(
+            &app,
+            "GET",
+            "/api/v2/auth/me",
+            Some(&before.access_token),
+            None
+        )
+        .await
+        .0,
+        200,
+        "a re-hash is not a password change"
+    );
+    assert_eq!(
+        send(&app, "POST", "/api/v2/auth/login", None, Some(login))
+            .await
+            .0,
+        200
+    );
+    app.stop().await.unwrap();
+}
+
+async fn common_passwords_are_refused_and_hashing_is_capped(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    for common in ["Password123", "qwertyuiop", "aaaaaaaaaaaa"] {
+        let body = json!({ "email": "hal@example.com", "password": common });
+        let (status, err) = send(&app, "POST", "/api/v2/auth/register", None, Some(body)).await;
+        assert_eq!(status, 422, "{common}: {err}");
+    }
+    account(&app, "hal@example.com", Role::User).await;
+    let logins = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            let password = if i % 2 == 0 {
+                TEST_PASSWORD
+            } else {
+                "wrong password here"
+            };
+            let body = json!({ "email": "hal@example.com", "password": password });
+            send(app, "POST", "/api/v2/auth/login", None, Some(body))
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(logins).await;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+    let (peak, cap) = app.state.auth.hashing_peak();
+    assert!(peak >= 1 && peak <= cap, "peak {peak}, cap {cap}");
+    app.stop().await.unwrap();
 }
