@@ -167,3 +167,28 @@ fn garbage_segments() {
         );
     }
 }
+
+#[test]
+fn missing_exp_is_malformed() {
+    let mut claims = claims();
+    claims.as_object_mut().unwrap().remove("exp");
+    let token = forged(&header(), &claims);
+    assert_eq!(keys().verify(&token, NOW), Err(JwtError::Malformed));
+}
+
+#[test]
+fn jku_x5u_and_embedded_jwk_headers_are_ignored() {
+    // A token signed by an attacker's key that points at that key in every way a header
+    // can: it is still checked against our key only.
+    let attacker = JwtKeys::from_pkcs8("k1", &generate_pkcs8().unwrap(), ISS, AUD).unwrap();
+    let header = json!({
+        "alg": "RS256", "kid": "k1",
+        "jku": "https://attacker.example/jwks.json",
+        "x5u": "https://attacker.example/cert.pem",
+        "jwk": { "kty": "RSA", "n": "AQAB", "e": "AQAB" }
+    });
+    let token = attacker.sign_parts(&header, &claims()).unwrap();
+    assert_eq!(keys().verify(&token, NOW), Err(JwtError::Signature));
+    // The same headers on a token we signed change nothing either.
+    assert!(keys().verify(&forged(&header, &claims()), NOW).is_ok());
+}
