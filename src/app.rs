@@ -82,7 +82,7 @@ impl AppState {
         let llm = settings
             .llm
             .clone()
-            .map(crate::assistant::llm::LlmClient::new);
+            .map(|llm| crate::assistant::llm::LlmClient::new(llm, settings.outbound));
         let auth = crate::auth::Auth::new(store.clone(), master_key.clone(), &settings);
         Self(Arc::new(AppInner {
             llm,

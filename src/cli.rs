@@ -195,6 +195,11 @@ pub struct SettingsArgs {
     /// From address of account mail [default: gpubroker@<public URL host>].
     #[arg(long, env = "GPUBROKER_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
+    /// Let configured outbound URLs (provider overrides, catalog URLs, the LLM endpoint,
+    /// Vault) reach loopback and private addresses over plain http: development and tests
+    /// only, refused in production [default: false].
+    #[arg(long, env = "GPUBROKER_ALLOW_PRIVATE_URLS", global = true, value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_urls: Option<bool>,
 }
 
 impl SettingsArgs {
@@ -240,6 +245,7 @@ impl SettingsArgs {
             cors_origins: self.cors_origins,
             smtp_url: self.smtp_url,
             mail_from: self.mail_from,
+            allow_private_urls: self.allow_private_urls,
         };
         flags.layer_over(file_layer).validate()
     }

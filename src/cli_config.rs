@@ -73,12 +73,17 @@ pub async fn run(settings: &Settings, command: ConfigCommand) -> anyhow::Result<
         .context("loading the master key")?;
     let config = ConfigStore::new(store.clone(), &master_key)?;
     let actor = actor();
-    let result = execute(&config, command, &actor).await;
+    let result = execute(&config, command, &actor, settings.outbound).await;
     store.close().await;
     result
 }
 
-async fn execute(config: &ConfigStore, command: ConfigCommand, actor: &str) -> anyhow::Result<()> {
+async fn execute(
+    config: &ConfigStore,
+    command: ConfigCommand,
+    actor: &str,
+    reach: crate::net_guard::Reach,
+) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Get { key, reveal } => {
             if reveal {
@@ -157,7 +162,7 @@ async fn execute(config: &ConfigStore, command: ConfigCommand, actor: &str) -> a
         }
         ConfigCommand::ImportVault { addr, path, token } => {
             let token = token.context("set VAULT_TOKEN to a token that can read the path")?;
-            let entries = crate::config::vault::fetch_kv2(&addr, &path, &token).await?;
+            let entries = crate::config::vault::fetch_kv2(&addr, &path, &token, reach).await?;
             let changes = config.import(entries, actor).await?;
             let secrets = changes.iter().filter(|c| c.after.is_secret).count();
             say(&format!(

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod net_guard;
 pub mod ops;
 pub mod providers;
 pub mod secret;

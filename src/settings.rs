@@ -66,6 +66,7 @@ pub struct RawSettings {
     pub cors_origins: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
+    pub allow_private_urls: Option<bool>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -173,6 +174,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Outgoing account mail.
     pub mail: mail::MailSettings,
+    /// Which addresses outbound requests to configured URLs may reach.
+    pub outbound: crate::net_guard::Reach,
 }
 
 /// Requests per second per caller, by plan.
@@ -258,6 +261,7 @@ impl RawSettings {
             cors_origins: self.cors_origins.or(lower.cors_origins),
             smtp_url: self.smtp_url.or(lower.smtp_url),
             mail_from: self.mail_from.or(lower.mail_from),
+            allow_private_urls: self.allow_private_urls.or(lower.allow_private_urls),
         }
     }
 
@@ -371,6 +375,21 @@ impl RawSettings {
                 "GPUBROKER_DRAIN_DELAY + GPUBROKER_SHUTDOWN_TIMEOUT must not exceed 25s".into(),
             );
         }
+        let outbound = if self.allow_private_urls.unwrap_or(false) {
+            crate::net_guard::Reach::Any
+        } else {
+            crate::net_guard::Reach::PublicOnly
+        };
+        for (name, raw) in [
+            ("VASTAI_API_URL", &self.vastai_api_url),
+            ("RUNPOD_API_URL", &self.runpod_api_url),
+            ("LAMBDA_API_URL", &self.lambda_api_url),
+            ("GPUBROKER_LLM_URL", &self.llm_url),
+        ] {
+            if let Some(problem) = outbound_problem(raw.as_deref(), outbound) {
+                problems.push(format!("{name}: {problem}"));
+            }
+        }
         let credentials = ProviderCredentials {
             vastai_key: self.vastai_api_key,
             runpod_key: self.runpod_api_key,
@@ -380,6 +399,15 @@ impl RawSettings {
             lambda_url: self.lambda_api_url,
         };
         let sources = sources::parse_sources(self.sources.as_deref(), &credentials, &mut problems);
+        for spec in &sources {
+            if let SourceSpec::Skypilot { cloud, location } = spec {
+                if location.starts_with("http") {
+                    if let Some(problem) = outbound_problem(Some(location), outbound) {
+                        problems.push(format!("GPUBROKER_SOURCES skypilot:{cloud}: {problem}"));
+                    }
+                }
+            }
+        }
         let llm = match (self.llm_url, self.llm_model) {
             (None, None) => None,
             (Some(url), model) => match Url::parse(&url) {
@@ -443,6 +471,7 @@ impl RawSettings {
             trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
             cors_origins: cors_origins(&mut problems, self.cors_origins.as_deref()),
             mail,
+            outbound,
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());
@@ -453,6 +482,13 @@ impl RawSettings {
             Err(SettingsError { problems })
         }
     }
+}
+
+/// Why a configured outbound URL is refused under `reach`, if it is (unparsable URLs are
+/// reported where they are used).
+fn outbound_problem(raw: Option<&str>, reach: crate::net_guard::Reach) -> Option<String> {
+    let url = Url::parse(raw?.trim()).ok()?;
+    crate::net_guard::check_url(&url, reach).err()
 }
 
 /// Parses `GPUBROKER_CORS_ORIGINS`: a comma list of exact origins (`https://app.example.com`,
@@ -502,6 +538,9 @@ impl Settings {
         }
         if self.debug {
             problems.push("GPUBROKER_DEBUG must be off in production".into());
+        }
+        if self.outbound == crate::net_guard::Reach::Any {
+            problems.push("GPUBROKER_ALLOW_PRIVATE_URLS must be off in production".into());
         }
         if let DatabaseTarget::Postgres(url) = &self.database.target {
             if let Some(problem) = postgres_tls_problem(url) {

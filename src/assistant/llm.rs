@@ -117,10 +117,11 @@ pub struct LlmClient {
 }
 
 impl LlmClient {
-    pub fn new(settings: LlmSettings) -> LlmClient {
+    /// A client of the endpoint in `settings`, reaching only what `reach` allows.
+    pub fn new(settings: LlmSettings, reach: crate::net_guard::Reach) -> LlmClient {
         LlmClient {
             settings,
-            client: http::client(),
+            client: http::client(reach),
         }
     }
 

@@ -24,14 +24,18 @@ struct KvData {
     data: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Fetches the KV v2 secret at `path` (e.g. `secret/data/gpubroker`) from `addr`.
+/// Fetches the KV v2 secret at `path` (e.g. `secret/data/gpubroker`) from `addr`, which
+/// must be a public https address unless `reach` allows otherwise.
 pub async fn fetch_kv2(
     addr: &str,
     path: &str,
     token: &str,
+    reach: crate::net_guard::Reach,
 ) -> Result<Vec<ImportEntry>, ConfigError> {
     let url = kv2_url(addr, path)?;
-    let client = reqwest::Client::builder()
+    crate::net_guard::check_url(&url, reach)
+        .map_err(|e| ConfigError::Invalid(format!("vault address refused: {e}")))?;
+    let client = crate::net_guard::guard(reqwest::Client::builder(), reach)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(VAULT_TIMEOUT)
         .build()

@@ -155,8 +155,18 @@ pub fn router(state: AppState) -> Router {
     with_layers(routes, state)
 }
 
-/// Applies the shared layers to `routes` (also used by tests that add routes of their own).
+/// Applies the shared layers to `routes`.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    with_layers_declaring(routes, state, &[])
+}
+
+/// Like [`with_layers`] for a router with routes of its own (tests, embedders), whose
+/// access is declared in `extra` in addition to [`policy::POLICIES`].
+pub fn with_layers_declaring(
+    routes: Router<AppState>,
+    state: AppState,
+    extra: &'static [policy::RoutePolicy],
+) -> Router {
     let spec = serde_json::to_string(&openapi()).unwrap_or_else(|_| "{}".into());
     routes
         .route("/health", axum::routing::get(ops::health))
@@ -166,6 +176,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             state.clone(),
             policy::enforce,
         ))
+        .layer(Extension(policy::ExtraPolicies(extra)))
         .layer(Extension(meta::OpenApiJson(Arc::from(spec))))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

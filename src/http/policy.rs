@@ -87,7 +87,8 @@ pub struct RoutePolicy {
     pub owns: Option<Owned>,
 }
 
-const fn route(method: &'static str, path: &'static str, access: Access) -> RoutePolicy {
+/// A route with `access` and no owned object.
+pub const fn route(method: &'static str, path: &'static str, access: Access) -> RoutePolicy {
     RoutePolicy {
         method,
         path,
@@ -180,16 +181,26 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("POST", "/api/v2/admin/jwt/rotate", ADMIN),
 ];
 
-/// The declaration for `method` on the route template `path`; HEAD is GET.
+/// Declarations of routes added to the application router by its embedder (tests).
+#[derive(Clone, Copy, Debug)]
+pub struct ExtraPolicies(pub &'static [RoutePolicy]);
+
+/// The declaration for `method` on the route template `path` in [`POLICIES`]; HEAD is GET.
 pub fn lookup(method: &Method, path: &str) -> Option<&'static RoutePolicy> {
+    lookup_in(POLICIES, method, path)
+}
+
+fn lookup_in(
+    table: &'static [RoutePolicy],
+    method: &Method,
+    path: &str,
+) -> Option<&'static RoutePolicy> {
     let method = if method == Method::HEAD {
         "GET"
     } else {
         method.as_str()
     };
-    POLICIES
-        .iter()
-        .find(|p| p.path == path && p.method == method)
+    table.iter().find(|p| p.path == path && p.method == method)
 }
 
 /// Middleware: applies the route's declared [`Access`] (401 without credentials, 403 for
@@ -205,10 +216,22 @@ pub async fn enforce(
     let Some(matched) = matched else {
         return next.run(req).await;
     };
-    let access = match lookup(req.method(), matched.as_str()) {
+    let extra = req
+        .extensions()
+        .get::<ExtraPolicies>()
+        .map_or(&[][..], |e| e.0);
+    let declared = lookup(req.method(), matched.as_str())
+        .or_else(|| lookup_in(extra, req.method(), matched.as_str()));
+    let access = match declared {
         Some(policy) => policy.access,
         // Another method of a declared path: the router answers 405.
-        None if POLICIES.iter().any(|p| p.path == matched.as_str()) => return next.run(req).await,
+        None if POLICIES
+            .iter()
+            .chain(extra)
+            .any(|p| p.path == matched.as_str()) =>
+        {
+            return next.run(req).await
+        }
         None => {
             tracing::error!(
                 route = matched.as_str(),

@@ -13,6 +13,7 @@ use reqwest::{redirect, Response};
 
 use super::source::SourceError;
 use super::ParseReport;
+use crate::net_guard::{self, Reach};
 
 /// `User-Agent` of every provider request.
 pub const USER_AGENT: &str = concat!("gpubroker/", env!("CARGO_PKG_VERSION"));
@@ -30,12 +31,13 @@ const ERROR_BODY_BYTES: usize = 8 * 1024;
 const MAX_REDIRECTS: usize = 5;
 
 /// The client every live source uses: `gpubroker/<version>` user agent, 10 s connect
-/// timeout, rustls, redirects followed only within the same host.
-pub fn client() -> reqwest::Client {
-    let builder = reqwest::Client::builder()
+/// timeout, rustls, redirects followed only within the same host, addresses limited by
+/// `reach` (see [`crate::net_guard`]).
+pub fn client(reach: Reach) -> reqwest::Client {
+    let builder = net_guard::guard(reqwest::Client::builder(), reach)
         .user_agent(USER_AGENT)
         .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(same_host_redirects());
+        .redirect(same_host_redirects(reach));
     match builder.build() {
         Ok(client) => client,
         Err(e) => {
@@ -47,11 +49,13 @@ pub fn client() -> reqwest::Client {
     }
 }
 
-fn same_host_redirects() -> redirect::Policy {
-    redirect::Policy::custom(|attempt| {
+fn same_host_redirects(reach: Reach) -> redirect::Policy {
+    redirect::Policy::custom(move |attempt| {
         let first_host = attempt.previous().first().and_then(|u| u.host_str());
         if attempt.previous().len() > MAX_REDIRECTS {
             attempt.error("too many redirects")
+        } else if !net_guard::redirect_allowed(attempt.url(), reach) {
+            attempt.error("redirect to a non-public address or to plain http refused")
         } else if first_host == attempt.url().host_str() {
             attempt.follow()
         } else {
@@ -284,7 +288,7 @@ mod tests {
         let hundred = "x".repeat(100);
         let replies = vec![Reply::ok(hundred.clone()), Reply::ok(hundred)];
         let server = FakeServer::start(replies).await;
-        let get = || client().get(&server.base_url);
+        let get = || client(Reach::Any).get(&server.base_url);
         let err = send(get(), Duration::from_secs(5), 99).await.unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -308,7 +312,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}/");
-        let err = send(client().get(url), Duration::from_secs(5), 1024)
+        let err = send(client(Reach::Any).get(url), Duration::from_secs(5), 1024)
             .await
             .unwrap_err();
         assert!(matches!(err, SourceError::Transport(_)), "{err:?}");
@@ -316,9 +320,13 @@ mod tests {
             !err.to_string().contains("127.0.0.1"),
             "URLs are left out: {err}"
         );
-        let err = send(client().get("not a url"), Duration::from_secs(5), 1024)
-            .await
-            .unwrap_err();
+        let err = send(
+            client(Reach::Any).get("not a url"),
+            Duration::from_secs(5),
+            1024,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, SourceError::Config(_)), "{err:?}");
         assert!(!err.is_retryable());
     }

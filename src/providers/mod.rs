@@ -47,15 +47,19 @@ pub fn configured_sources(
     settings
         .sources
         .iter()
-        .filter_map(|spec| build_source(spec, &settings.credentials))
+        .filter_map(|spec| build_source(spec, &settings.credentials, settings.outbound))
         .collect()
 }
 
 fn build_source(
     spec: &SourceSpec,
     creds: &ProviderCredentials,
+    reach: crate::net_guard::Reach,
 ) -> Option<Arc<dyn source::PriceSource>> {
-    let http = SourcePolicy::http;
+    let http = || SourcePolicy {
+        reach,
+        ..SourcePolicy::http()
+    };
     let source: Arc<dyn source::PriceSource> = match spec {
         SourceSpec::Vastai => Arc::new(vastai::VastSource::new(
             creds.vastai_url.clone(),
@@ -76,7 +80,10 @@ fn build_source(
         SourceSpec::Skypilot { cloud, location } => Arc::new(skypilot::SkypilotSource::new(
             cloud.clone(),
             location.clone(),
-            SourcePolicy::catalog(),
+            SourcePolicy {
+                reach,
+                ..SourcePolicy::catalog()
+            },
         )),
         SourceSpec::File { path } => {
             match file::FileSource::new(path.clone(), SourcePolicy::catalog()) {

@@ -177,7 +177,7 @@ impl RunpodSource {
     pub fn new(base_url: Option<String>, api_key: String, policy: SourcePolicy) -> Self {
         let base = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         Self {
-            client: http::client(),
+            client: http::client(policy.reach),
             endpoint: format!("{}/graphql", base.trim_end_matches('/')),
             api_key,
             policy,

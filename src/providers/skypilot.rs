@@ -203,7 +203,7 @@ impl SkypilotSource {
             id: format!("skypilot:{cloud}"),
             cloud,
             location,
-            client: http::client(),
+            client: http::client(policy.reach),
             policy,
         }
     }

@@ -39,6 +39,8 @@ pub struct SourcePolicy {
     pub breaker_threshold: u32,
     /// How long an open circuit refuses fetches before one trial.
     pub breaker_cooldown: Duration,
+    /// Which addresses the source's HTTP client may reach.
+    pub reach: crate::net_guard::Reach,
 }
 
 impl SourcePolicy {
@@ -52,6 +54,7 @@ impl SourcePolicy {
             stale_after: Duration::from_secs(1800),
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(300),
+            reach: crate::net_guard::Reach::PublicOnly,
         }
     }
 

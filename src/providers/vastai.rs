@@ -171,7 +171,7 @@ impl VastSource {
     pub fn new(base_url: Option<String>, api_key: Option<String>, policy: SourcePolicy) -> Self {
         let base = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         Self {
-            client: http::client(),
+            client: http::client(policy.reach),
             endpoint: format!("{}/api/v0/bundles/", base.trim_end_matches('/')),
             api_key: api_key.filter(|k| !k.is_empty()),
             policy,

@@ -89,11 +89,13 @@ fn production_names_every_missing_or_unsafe_setting() {
     let err = RawSettings {
         env: Some("production".into()),
         debug: Some(true),
+        allow_private_urls: Some(true),
         ..raw()
     }
     .validate()
     .unwrap_err()
     .to_string();
+    assert!(err.contains("GPUBROKER_ALLOW_PRIVATE_URLS"), "{err}");
     assert!(err.contains("master key"), "{err}");
     assert!(err.contains("GPUBROKER_PUBLIC_URL"), "{err}");
     assert!(err.contains("GPUBROKER_DEBUG"), "{err}");
@@ -299,4 +301,32 @@ fn cors_origins_are_exact_origins() {
             "{bad}: {err}"
         );
     }
+}
+
+#[test]
+fn outbound_urls_must_be_public_https_unless_private_urls_are_allowed() {
+    let err = RawSettings {
+        llm_url: Some("http://127.0.0.1:11434/v1".into()),
+        llm_model: Some("llama3".into()),
+        vastai_api_url: Some("https://169.254.169.254/".into()),
+        ..raw()
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("GPUBROKER_LLM_URL"), "{err}");
+    assert!(err.contains("VASTAI_API_URL"), "{err}");
+    let ok = RawSettings {
+        llm_url: Some("http://127.0.0.1:11434/v1".into()),
+        llm_model: Some("llama3".into()),
+        allow_private_urls: Some(true),
+        ..raw()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(ok.outbound, crate::net_guard::Reach::Any);
+    assert_eq!(
+        raw().validate().unwrap().outbound,
+        crate::net_guard::Reach::PublicOnly
+    );
 }

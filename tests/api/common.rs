@@ -60,6 +60,8 @@ impl TestDb {
             Settings::for_data_dir(self.dir.path(), self.url.clone()).expect("settings");
         settings.database.pool_max = 5;
         settings.database.connect_timeout = Duration::from_secs(10);
+        // Fake provider, LLM and Vault servers listen on loopback.
+        settings.outbound = gpubroker::net_guard::Reach::Any;
         // No price source runs unless a test adds one (the default would start the demo market).
         settings.sources.clear();
         // Tests fire bursts; the rate-limit tests set tiny limits of their own.

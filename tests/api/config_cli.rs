@@ -156,23 +156,39 @@ async fn fake_vault() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_kv2_secret_imports_and_bad_tokens_are_refused() {
     use gpubroker::config::vault::fetch_kv2;
+    use gpubroker::net_guard::Reach;
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let key = MasterKey::generate().unwrap();
     let config = ConfigStore::with_ttl(db.migrated_store().await, &key, Duration::ZERO).unwrap();
     let addr = fake_vault().await;
+    let any = gpubroker::net_guard::Reach::Any;
 
-    let err = fetch_kv2(&addr, "secret/data/gpubroker", "wrong-token")
+    // A loopback Vault is refused unless private addresses are allowed (development).
+    let refused = fetch_kv2(
+        &addr,
+        "secret/data/gpubroker",
+        "root-token",
+        Reach::PublicOnly,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("vault address refused"),
+        "{refused}"
+    );
+
+    let err = fetch_kv2(&addr, "secret/data/gpubroker", "wrong-token", any)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
     assert!(!err.to_string().contains("wrong-token"), "{err}");
-    assert!(fetch_kv2(&addr, "secret/data/other", "root-token")
+    assert!(fetch_kv2(&addr, "secret/data/other", "root-token", any)
         .await
         .unwrap_err()
         .to_string()
         .contains("404"));
 
-    let entries = fetch_kv2(&addr, "secret/data/gpubroker", "root-token")
+    let entries = fetch_kv2(&addr, "secret/data/gpubroker", "root-token", any)
         .await
         .unwrap();
     config.import(entries, "vault-import").await.unwrap();
@@ -200,6 +216,7 @@ async fn vault_kv2_secret_imports_and_bad_tokens_are_refused() {
         .env("GPUBROKER_DATA_DIR", dir.path())
         .env("LOG_LEVEL", "warn")
         .env("VAULT_TOKEN", "root-token")
+        .env("GPUBROKER_ALLOW_PRIVATE_URLS", "true")
         .output()
         .unwrap();
     assert!(

@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use gpubroker::app::AppState;
 use gpubroker::error::{ApiError, ErrorBody};
+use gpubroker::http::policy::{route, Access, RoutePolicy};
 use gpubroker::http::BODY_LIMIT_BYTES;
 use serde::Deserialize;
 use tower::ServiceExt;
@@ -33,7 +34,15 @@ async fn router() -> (Router, crate::common::TestDb) {
                 ApiError::internal(anyhow::anyhow!("connection to db:hunter2 failed"))
             }),
         );
-    (gpubroker::http::with_layers(routes, state), db)
+    const TEST_ROUTES: &[RoutePolicy] = &[
+        route("POST", "/test/echo", Access::Public),
+        route("GET", "/test/panic", Access::Public),
+        route("GET", "/test/internal", Access::Public),
+    ];
+    (
+        gpubroker::http::with_layers_declaring(routes, state, TEST_ROUTES),
+        db,
+    )
 }
 
 async fn panicking_handler() -> &'static str {

@@ -1,5 +1,6 @@
 //! Graceful shutdown: readiness turns 503 at once, in-flight requests finish.
 
+use gpubroker::http::policy::{route, Access, RoutePolicy};
 use std::time::Duration;
 
 use axum::routing::get;
@@ -16,7 +17,8 @@ fn router_with_slow_route(state: AppState) -> axum::Router {
             "finished"
         }),
     );
-    gpubroker::http::with_layers(routes, state)
+    const TEST_ROUTES: &[RoutePolicy] = &[route("GET", "/test/slow", Access::Public)];
+    gpubroker::http::with_layers_declaring(routes, state, TEST_ROUTES)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
