@@ -17,6 +17,7 @@ pub mod http;
 pub mod mail;
 pub mod net_guard;
 pub mod ops;
+pub mod payments;
 pub mod providers;
 pub mod secret;
 pub mod settings;
