@@ -19,6 +19,8 @@ pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod kpi;
+pub mod ledger;
+pub mod ledger_verify;
 pub mod meta;
 pub mod offers;
 pub mod schema;
