@@ -265,7 +265,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Err(e)
             if e.downcast_ref::<crate::cli_audit::ChainBroken>().is_some()
-                || e.downcast_ref::<crate::cli_ledger::LedgerBreach>().is_some() =>
+                || e.downcast_ref::<crate::cli_ledger::LedgerBreach>()
+                    .is_some() =>
         {
             eprintln!("gpubroker: {e}");
             ExitCode::FAILURE

@@ -38,7 +38,10 @@ pub async fn run(settings: &Settings, command: LedgerCommand) -> anyhow::Result<
 }
 
 async fn verify(store: &Store, json: bool) -> anyhow::Result<()> {
-    let report = store.ledger_verify().await.context("verifying the ledger")?;
+    let report = store
+        .ledger_verify()
+        .await
+        .context("verifying the ledger")?;
     if json {
         say(&serde_json::to_string_pretty(&report)?);
     } else {

@@ -80,7 +80,11 @@ impl Ledger {
         metadata: Value,
     ) -> Result<Transaction, LedgerError> {
         let legs = vec![
-            leg(&AccountKind::PaymentClearing.system_id(), Side::Debit, amount),
+            leg(
+                &AccountKind::PaymentClearing.system_id(),
+                Side::Debit,
+                amount,
+            ),
             leg(&wallet_id(user_id), Side::Credit, amount),
         ];
         self.post(key, TransferKind::TopUp, legs, metadata).await
@@ -153,7 +157,9 @@ impl Ledger {
         }
         self.step("locked")?;
         rules::apply_legs(&mut accounts, legs)?;
-        let transaction = self.write_transaction(&mut tx, key, kind, legs, metadata).await?;
+        let transaction = self
+            .write_transaction(&mut tx, key, kind, legs, metadata)
+            .await?;
         for account in &accounts {
             tx.account_update(account).await?;
             self.step("balance")?;
@@ -247,7 +253,9 @@ impl Ledger {
             )));
         }
         if expires_at <= Utc::now() {
-            return Err(LedgerError::Invalid("a hold must expire in the future".into()));
+            return Err(LedgerError::Invalid(
+                "a hold must expire in the future".into(),
+            ));
         }
         let params = json!({ "user": user_id, "amount": amount, "expires_at": expires_at,
             "metadata": metadata });
@@ -394,7 +402,11 @@ impl Ledger {
     }
 
     /// Releases a pending hold entirely; a hold resolves once.
-    pub async fn void_hold(&self, key: &IdempotencyKey, hold_id: &str) -> Result<Hold, LedgerError> {
+    pub async fn void_hold(
+        &self,
+        key: &IdempotencyKey,
+        hold_id: &str,
+    ) -> Result<Hold, LedgerError> {
         let hash = rules::request_hash("void", &json!({ "hold": hold_id }));
         retrying(|| self.release_once(key, &hash, hold_id, HoldStatus::Voided, None)).await
     }
@@ -528,7 +540,9 @@ fn check_metadata(metadata: &Value) -> Result<(), LedgerError> {
     if metadata.is_object() {
         Ok(())
     } else {
-        Err(LedgerError::Invalid("metadata must be a JSON object".into()))
+        Err(LedgerError::Invalid(
+            "metadata must be a JSON object".into(),
+        ))
     }
 }
 
@@ -576,10 +590,12 @@ async fn lock_or_open(tx: &mut LedgerTx, id: &str) -> Result<AccountState, Ledge
             .ok_or_else(|| LedgerError::Invalid(format!("no account {id}")))?;
         (kind, None)
     };
-    tx.account_create(id, kind, owner).await.map_err(|e| match e {
-        StoreError::Invalid(m) => LedgerError::Invalid(m),
-        other => other.into(),
-    })?;
+    tx.account_create(id, kind, owner)
+        .await
+        .map_err(|e| match e {
+            StoreError::Invalid(m) => LedgerError::Invalid(m),
+            other => other.into(),
+        })?;
     tx.account_lock(id)
         .await?
         .ok_or_else(|| LedgerError::Invalid(format!("no account {id}")))

@@ -280,7 +280,12 @@ impl LedgerTx {
         let base = "SELECT id, kind, balance, pending_debits, pending_credits \
             FROM ledger_accounts WHERE id = $1";
         let row: Option<AccountRow> = match self {
-            LedgerTx::Sqlite(tx) => sqlx::query_as(base).bind(id).fetch_optional(&mut **tx).await?,
+            LedgerTx::Sqlite(tx) => {
+                sqlx::query_as(base)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
             LedgerTx::Postgres(tx) => {
                 sqlx::query_as(&format!("{base} FOR UPDATE"))
                     .bind(id)

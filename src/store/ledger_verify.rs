@@ -9,8 +9,10 @@ use super::{on_pool, Store, StoreError};
 use crate::ledger::verify::{entry, EntryMatcher, LedgerProblem, LedgerReport};
 use crate::ledger::Entry;
 
-const DEBITS: &str = "CAST(COALESCE(SUM(CASE WHEN e.side = 'debit' THEN e.amount ELSE 0 END), 0) AS BIGINT)";
-const CREDITS: &str = "CAST(COALESCE(SUM(CASE WHEN e.side = 'credit' THEN e.amount ELSE 0 END), 0) AS BIGINT)";
+const DEBITS: &str =
+    "CAST(COALESCE(SUM(CASE WHEN e.side = 'debit' THEN e.amount ELSE 0 END), 0) AS BIGINT)";
+const CREDITS: &str =
+    "CAST(COALESCE(SUM(CASE WHEN e.side = 'credit' THEN e.amount ELSE 0 END), 0) AS BIGINT)";
 
 impl Store {
     /// Checks I1–I5 on the whole ledger.
@@ -39,14 +41,17 @@ impl Store {
         );
         let rows: Vec<(String, i64, i64, i64)> =
             on_pool!(self, |pool| sqlx::query_as(&i1).fetch_all(pool).await)?;
-        report.problems.extend(rows.into_iter().map(
-            |(transaction, entries, debits, credits)| LedgerProblem::Unbalanced {
-                transaction,
-                entries,
-                debits,
-                credits,
-            },
-        ));
+        report.problems.extend(
+            rows.into_iter()
+                .map(
+                    |(transaction, entries, debits, credits)| LedgerProblem::Unbalanced {
+                        transaction,
+                        entries,
+                        debits,
+                        credits,
+                    },
+                ),
+        );
 
         // I2: globally, posted debits equal credits, and pending equals pending.
         let i2 = format!("SELECT {DEBITS}, {CREDITS} FROM ledger_entries e");
@@ -80,13 +85,15 @@ impl Store {
         );
         let rows: Vec<(String, i64, i64)> =
             on_pool!(self, |pool| sqlx::query_as(&i3).fetch_all(pool).await)?;
-        report.problems.extend(rows.into_iter().map(
-            |(account, cached, from_entries)| LedgerProblem::CachedBalance {
-                account,
-                cached,
-                from_entries,
-            },
-        ));
+        report
+            .problems
+            .extend(rows.into_iter().map(|(account, cached, from_entries)| {
+                LedgerProblem::CachedBalance {
+                    account,
+                    cached,
+                    from_entries,
+                }
+            }));
         let held = "SELECT a.id, a.pending_debits, \
                 CAST(COALESCE(SUM(h.amount), 0) AS BIGINT) \
              FROM ledger_accounts a \
@@ -95,13 +102,15 @@ impl Store {
              HAVING a.pending_debits <> CAST(COALESCE(SUM(h.amount), 0) AS BIGINT) ORDER BY a.id";
         let rows: Vec<(String, i64, i64)> =
             on_pool!(self, |pool| sqlx::query_as(held).fetch_all(pool).await)?;
-        report.problems.extend(rows.into_iter().map(
-            |(account, cached, from_holds)| LedgerProblem::CachedHeld {
-                account,
-                cached,
-                from_holds,
-            },
-        ));
+        report
+            .problems
+            .extend(rows.into_iter().map(|(account, cached, from_holds)| {
+                LedgerProblem::CachedHeld {
+                    account,
+                    cached,
+                    from_holds,
+                }
+            }));
 
         // I4: no wallet's available funds are negative.
         let i4 = "SELECT id, balance - pending_debits FROM ledger_accounts \
@@ -130,18 +139,16 @@ impl Store {
         let records: Vec<(String, String)> =
             on_pool!(self, |pool| sqlx::query_as(records).fetch_all(pool).await)?;
         let mut matcher = EntryMatcher::new(records.into_iter().map(|(target, detail)| {
-            (
-                target,
-                serde_json::from_str(&detail).unwrap_or(Value::Null),
-            )
+            (target, serde_json::from_str(&detail).unwrap_or(Value::Null))
         }));
         let sql = "SELECT t.id, e.account_id, e.side, e.amount \
             FROM ledger_transactions t LEFT JOIN ledger_entries e ON e.transaction_id = t.id \
             ORDER BY t.id, e.leg";
         let mut current: Option<(String, Option<Vec<Entry>>)> = None;
         on_pool!(self, |pool| {
-            let mut rows = sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<i64>)>(sql)
-                .fetch(pool);
+            let mut rows =
+                sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<i64>)>(sql)
+                    .fetch(pool);
             while let Some((id, account, side, amount)) = rows.try_next().await? {
                 if current.as_ref().is_none_or(|(c, _)| *c != id) {
                     if let Some((done, entries)) = current.take() {

@@ -17,6 +17,7 @@ mod decision;
 mod errors;
 mod health;
 mod kpi;
+mod ledger;
 mod openapi;
 mod process;
 mod rate_limits;
