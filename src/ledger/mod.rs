@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::domain::money::MicroUsd;
 use crate::store::StoreError;
 
+mod holds;
 pub mod rules;
 pub mod service;
 pub mod verify;

@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 
 use super::rules::{self, AccountState};
 use super::{
-    wallet_id, AccountKind, Capture, Entry, Hold, HoldStatus, IdempotencyKey, LedgerError, Leg,
-    Side, Transaction, TransferKind, WalletBalance, WalletTransactionPage, CURRENCY,
+    wallet_id, AccountKind, Entry, IdempotencyKey, LedgerError, Leg, Side, Transaction,
+    TransferKind, WalletBalance, WalletTransactionPage, CURRENCY,
 };
 use crate::domain::money::MicroUsd;
-use crate::store::ledger::{LedgerTx, NewHold, NewTransaction};
+use crate::store::ledger::{LedgerTx, NewTransaction};
 use crate::store::{Store, StoreError};
 
 /// Attempts of one operation before a transient database conflict is returned.
@@ -35,7 +35,7 @@ pub type Failpoint = Arc<dyn Fn(&'static str) -> bool + Send + Sync>;
 /// The ledger over a store; cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
-    store: Store,
+    pub(super) store: Store,
     failpoint: Option<Failpoint>,
 }
 
@@ -63,7 +63,7 @@ impl Ledger {
         self
     }
 
-    fn step(&self, name: &'static str) -> Result<(), LedgerError> {
+    pub(super) fn step(&self, name: &'static str) -> Result<(), LedgerError> {
         match &self.failpoint {
             Some(hook) if hook(name) => Err(LedgerError::Injected(name)),
             _ => Ok(()),
@@ -177,7 +177,7 @@ impl Ledger {
     }
 
     /// Inserts the transaction row and its entries (a failpoint after each leg).
-    async fn write_transaction(
+    pub(super) async fn write_transaction(
         &self,
         tx: &mut LedgerTx,
         key: &IdempotencyKey,
@@ -217,7 +217,7 @@ impl Ledger {
     }
 
     /// Records the result under the key and commits.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         mut tx: LedgerTx,
         key: &IdempotencyKey,
@@ -233,247 +233,6 @@ impl Ledger {
         self.step("commit")?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Reserves `amount` of `user_id`'s available funds until `expires_at`; fails when
-    /// the wallet's available funds (posted minus pending holds) are short.
-    pub async fn place_hold(
-        &self,
-        key: &IdempotencyKey,
-        user_id: &str,
-        amount: MicroUsd,
-        expires_at: DateTime<Utc>,
-        metadata: Value,
-    ) -> Result<Hold, LedgerError> {
-        check_metadata(&metadata)?;
-        if amount <= MicroUsd::ZERO {
-            return Err(LedgerError::Invalid(format!(
-                "a hold must be positive, got {}",
-                amount.0
-            )));
-        }
-        if expires_at <= Utc::now() {
-            return Err(LedgerError::Invalid(
-                "a hold must expire in the future".into(),
-            ));
-        }
-        let params = json!({ "user": user_id, "amount": amount, "expires_at": expires_at,
-            "metadata": metadata });
-        let hash = rules::request_hash("hold", &params);
-        retrying(|| self.hold_once(key, &hash, user_id, amount, expires_at, &metadata)).await
-    }
-
-    async fn hold_once(
-        &self,
-        key: &IdempotencyKey,
-        hash: &str,
-        user_id: &str,
-        amount: MicroUsd,
-        expires_at: DateTime<Utc>,
-        metadata: &Value,
-    ) -> Result<Hold, LedgerError> {
-        let mut tx = self.store.ledger_begin().await?;
-        if let Some(first) = replay(&mut tx, key, "hold", hash).await? {
-            return Ok(first);
-        }
-        self.step("begin")?;
-        let (mut holds, mut wallet) = lock_pair(&mut tx, &wallet_id(user_id)).await?;
-        self.step("locked")?;
-        rules::place_hold(&mut wallet, &mut holds, amount)?;
-        let hold = Hold {
-            id: new_id("hold"),
-            user_id: user_id.to_owned(),
-            amount,
-            captured: MicroUsd::ZERO,
-            status: HoldStatus::Pending,
-            expires_at: expires_at.trunc_micros(),
-            created_at: crate::store::now(),
-            resolved_at: None,
-            capture_transaction_id: None,
-        };
-        tx.hold_insert(&NewHold {
-            id: &hold.id,
-            wallet_id: &wallet.id,
-            amount,
-            expires_at: hold.expires_at,
-            created_at: hold.created_at,
-            metadata,
-        })
-        .await?;
-        self.step("hold")?;
-        tx.account_update(&wallet).await?;
-        self.step("balance")?;
-        tx.account_update(&holds).await?;
-        let detail = json!({ "idempotency_key": key.key, "wallet": wallet.id,
-            "amount": amount, "expires_at": hold.expires_at });
-        tx.audit(&key.scope, "ledger.hold", Some(&hold.id), detail)
-            .await?;
-        self.finish(tx, key, "hold", &hash, &hold).await?;
-        Ok(hold)
-    }
-
-    /// Captures `amount` (positive, at most the held amount) of a pending, unexpired hold
-    /// into revenue and releases the rest; a hold resolves once.
-    pub async fn capture_hold(
-        &self,
-        key: &IdempotencyKey,
-        hold_id: &str,
-        amount: MicroUsd,
-        metadata: Value,
-    ) -> Result<Capture, LedgerError> {
-        check_metadata(&metadata)?;
-        if amount <= MicroUsd::ZERO {
-            return Err(LedgerError::Invalid(
-                "a capture must be positive (void the hold to release it all)".into(),
-            ));
-        }
-        let params = json!({ "hold": hold_id, "amount": amount, "metadata": metadata });
-        let hash = rules::request_hash("capture", &params);
-        retrying(|| self.capture_once(key, &hash, hold_id, amount, &metadata)).await
-    }
-
-    async fn capture_once(
-        &self,
-        key: &IdempotencyKey,
-        hash: &str,
-        hold_id: &str,
-        amount: MicroUsd,
-        metadata: &Value,
-    ) -> Result<Capture, LedgerError> {
-        let mut tx = self.store.ledger_begin().await?;
-        if let Some(first) = replay(&mut tx, key, "capture", hash).await? {
-            return Ok(first);
-        }
-        self.step("begin")?;
-        let (mut hold, wallet) = lock_pending_hold(&mut tx, hold_id).await?;
-        if hold.expires_at <= Utc::now() {
-            return Err(LedgerError::HoldExpired(hold.id));
-        }
-        if amount > hold.amount {
-            return Err(LedgerError::CaptureExceedsHold {
-                requested: amount,
-                held: hold.amount,
-            });
-        }
-        let revenue = AccountKind::Revenue.system_id();
-        let mut ids = [AccountKind::Holds.system_id(), revenue.clone(), wallet];
-        ids.sort_unstable();
-        let mut accounts = Vec::with_capacity(3);
-        for id in &ids {
-            accounts.push(lock_or_open(&mut tx, id).await?);
-        }
-        self.step("locked")?;
-        release(&mut accounts, hold.amount)?;
-        let legs = [
-            leg(&wallet_id(&hold.user_id), Side::Debit, amount),
-            leg(&revenue, Side::Credit, amount),
-        ];
-        rules::apply_legs(&mut accounts, &legs)?;
-        let mut meta = metadata.clone();
-        if let Some(map) = meta.as_object_mut() {
-            map.insert("hold_id".into(), Value::String(hold.id.clone()));
-        }
-        let transaction = self
-            .write_transaction(&mut tx, key, TransferKind::Capture, &legs, &meta)
-            .await?;
-        for account in &accounts {
-            tx.account_update(account).await?;
-            self.step("balance")?;
-        }
-        hold.status = HoldStatus::Captured;
-        hold.captured = amount;
-        hold.resolved_at = Some(crate::store::now());
-        hold.capture_transaction_id = Some(transaction.id.clone());
-        tx.hold_resolve(&hold).await?;
-        self.step("hold")?;
-        let detail = json!({
-            "kind": TransferKind::Capture,
-            "idempotency_key": key.key,
-            "entries": transaction.entries,
-            "metadata": meta,
-            "hold_id": hold.id,
-            "released": hold.amount,
-        });
-        tx.audit(&key.scope, "ledger.post", Some(&transaction.id), detail)
-            .await?;
-        let capture = Capture { hold, transaction };
-        self.finish(tx, key, "capture", hash, &capture).await?;
-        Ok(capture)
-    }
-
-    /// Releases a pending hold entirely; a hold resolves once.
-    pub async fn void_hold(
-        &self,
-        key: &IdempotencyKey,
-        hold_id: &str,
-    ) -> Result<Hold, LedgerError> {
-        let hash = rules::request_hash("void", &json!({ "hold": hold_id }));
-        retrying(|| self.release_once(key, &hash, hold_id, HoldStatus::Voided, None)).await
-    }
-
-    /// Expires up to `limit` pending holds whose expiry is at or before `now`, each in its
-    /// own transaction (key `expire:<hold id>` in scope `system`); returns those expired.
-    pub async fn expire_holds(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<Hold>, LedgerError> {
-        let mut expired = Vec::new();
-        for id in self.store.ledger_due_holds(now, limit).await? {
-            let key = IdempotencyKey::new("system", &format!("expire:{id}"))?;
-            let hash = rules::request_hash("expire", &json!({ "hold": id }));
-            let result =
-                retrying(|| self.release_once(&key, &hash, &id, HoldStatus::Expired, Some(now)))
-                    .await;
-            match result {
-                Ok(hold) => expired.push(hold),
-                // Captured or voided since it was listed: nothing to expire.
-                Err(LedgerError::HoldResolved { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(expired)
-    }
-
-    /// Voids (`due = None`) or expires (`due = Some(now)`) a pending hold.
-    async fn release_once(
-        &self,
-        key: &IdempotencyKey,
-        hash: &str,
-        hold_id: &str,
-        status: HoldStatus,
-        due: Option<DateTime<Utc>>,
-    ) -> Result<Hold, LedgerError> {
-        let op = status.as_str();
-        let mut tx = self.store.ledger_begin().await?;
-        if let Some(first) = replay(&mut tx, key, op, hash).await? {
-            return Ok(first);
-        }
-        self.step("begin")?;
-        let (mut hold, wallet) = lock_pending_hold(&mut tx, hold_id).await?;
-        if due.is_some_and(|now| hold.expires_at > now) {
-            return Err(LedgerError::Invalid(format!("hold {hold_id} is not due")));
-        }
-        let (mut holds, mut wallet) = lock_pair(&mut tx, &wallet).await?;
-        self.step("locked")?;
-        rules::release_hold(&mut wallet, &mut holds, hold.amount)?;
-        hold.status = status;
-        hold.resolved_at = Some(crate::store::now());
-        tx.hold_resolve(&hold).await?;
-        self.step("hold")?;
-        tx.account_update(&wallet).await?;
-        self.step("balance")?;
-        tx.account_update(&holds).await?;
-        let detail = json!({ "idempotency_key": key.key, "wallet": wallet.id,
-            "released": hold.amount });
-        let action = if status == HoldStatus::Expired {
-            "ledger.expire"
-        } else {
-            "ledger.void"
-        };
-        tx.audit(&key.scope, action, Some(&hold.id), detail).await?;
-        self.finish(tx, key, op, hash, &hold).await?;
-        Ok(hold)
     }
 
     /// `user_id`'s balances and pending holds (zero when the wallet was never opened).
@@ -523,7 +282,7 @@ impl Ledger {
     }
 }
 
-fn leg(account_id: &str, side: Side, amount: MicroUsd) -> Leg {
+pub(super) fn leg(account_id: &str, side: Side, amount: MicroUsd) -> Leg {
     Leg {
         account_id: account_id.to_owned(),
         side,
@@ -532,11 +291,11 @@ fn leg(account_id: &str, side: Side, amount: MicroUsd) -> Leg {
 }
 
 /// A new time-ordered id with `prefix` (`ltx_…`, `hold_…`): ids sort by creation.
-fn new_id(prefix: &str) -> String {
+pub(super) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
-fn check_metadata(metadata: &Value) -> Result<(), LedgerError> {
+pub(super) fn check_metadata(metadata: &Value) -> Result<(), LedgerError> {
     if metadata.is_object() {
         Ok(())
     } else {
@@ -546,7 +305,8 @@ fn check_metadata(metadata: &Value) -> Result<(), LedgerError> {
     }
 }
 
-trait TruncMicros {
+pub(super) trait TruncMicros {
+    /// Truncated to microseconds (what both databases store).
     fn trunc_micros(self) -> Self;
 }
 
@@ -558,7 +318,7 @@ impl TruncMicros for DateTime<Utc> {
 
 /// The first result of an operation with `key`, if there was one; a different operation
 /// or parameters under the same key is [`LedgerError::IdempotencyConflict`].
-async fn replay<T: DeserializeOwned>(
+pub(super) async fn replay<T: DeserializeOwned>(
     tx: &mut LedgerTx,
     key: &IdempotencyKey,
     operation: &str,
@@ -576,7 +336,7 @@ async fn replay<T: DeserializeOwned>(
 }
 
 /// Locks account `id`, opening it first when it is a system account or a wallet.
-async fn lock_or_open(tx: &mut LedgerTx, id: &str) -> Result<AccountState, LedgerError> {
+pub(super) async fn lock_or_open(tx: &mut LedgerTx, id: &str) -> Result<AccountState, LedgerError> {
     if let Some(account) = tx.account_lock(id).await? {
         return Ok(account);
     }
@@ -601,51 +361,10 @@ async fn lock_or_open(tx: &mut LedgerTx, id: &str) -> Result<AccountState, Ledge
         .ok_or_else(|| LedgerError::Invalid(format!("no account {id}")))
 }
 
-/// Locks the holds account and `wallet` (in id order); returns `(holds, wallet)`.
-async fn lock_pair(
-    tx: &mut LedgerTx,
-    wallet: &str,
-) -> Result<(AccountState, AccountState), LedgerError> {
-    let holds_id = AccountKind::Holds.system_id();
-    // "sys:…" sorts before "wallet:…": the holds account is always locked first.
-    let holds = lock_or_open(tx, &holds_id).await?;
-    let wallet = lock_or_open(tx, wallet).await?;
-    Ok((holds, wallet))
-}
-
-/// Locks a hold that must still be pending; returns it and its wallet account id.
-async fn lock_pending_hold(tx: &mut LedgerTx, id: &str) -> Result<(Hold, String), LedgerError> {
-    let (hold, wallet) = tx
-        .hold_lock(id)
-        .await?
-        .ok_or_else(|| LedgerError::HoldNotFound(id.to_owned()))?;
-    if hold.status != HoldStatus::Pending {
-        return Err(LedgerError::HoldResolved {
-            id: hold.id,
-            status: hold.status,
-        });
-    }
-    Ok((hold, wallet))
-}
-
-/// Releases `amount` pending between the wallet and the holds account in `accounts`.
-fn release(accounts: &mut [AccountState], amount: MicroUsd) -> Result<(), LedgerError> {
-    let holds_pos = accounts.iter().position(|a| a.kind == AccountKind::Holds);
-    let wallet_pos = accounts.iter().position(|a| a.kind == AccountKind::Wallet);
-    let (Some(h), Some(w)) = (holds_pos, wallet_pos) else {
-        return Err(LedgerError::Invalid("hold accounts missing".into()));
-    };
-    let (mut holds, mut wallet) = (accounts[h].clone(), accounts[w].clone());
-    rules::release_hold(&mut wallet, &mut holds, amount)?;
-    accounts[h] = holds;
-    accounts[w] = wallet;
-    Ok(())
-}
-
 /// Runs `attempt` again (with a short backoff) while it fails with a transient database
 /// conflict: busy/locked (SQLite), serialization failure or deadlock (PostgreSQL), or a
 /// unique violation from a concurrent use of the same idempotency key.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, LedgerError>
+pub(super) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, LedgerError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, LedgerError>>,

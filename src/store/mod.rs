@@ -20,6 +20,7 @@ pub mod backup;
 pub mod config;
 pub mod kpi;
 pub mod ledger;
+pub mod ledger_read;
 pub mod ledger_verify;
 pub mod meta;
 pub mod offers;
