@@ -19,6 +19,7 @@ use crate::error::ApiError;
 pub mod api_keys;
 pub mod assistant;
 pub mod auth;
+pub mod billing;
 pub mod gpus;
 pub mod kpi;
 pub mod math;
@@ -54,7 +55,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "math", description = "Ranking and estimation engines on your own numbers"),
         (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
-        (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys")
+        (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
+        (name = "billing", description = "Wallet balance, holds and ledger transactions")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerScheme)
@@ -100,6 +102,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(assistant::router())
         .merge(auth::router())
         .merge(api_keys::router())
+        .merge(billing::router())
 }
 
 /// The OpenAPI document of this build.

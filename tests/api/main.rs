@@ -8,6 +8,7 @@ mod assistant;
 mod audit;
 mod auth;
 mod backup;
+mod billing;
 mod catalog;
 mod cli;
 mod config_audit;
