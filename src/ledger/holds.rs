@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::rules::{self, AccountState};
-use super::service::{check_metadata, leg, lock_or_open, new_id, replay, retrying, TruncMicros};
+use super::service::{
+    check_metadata, leg, lock_accounts, new_id, replay, retrying, Audit, TruncMicros,
+};
 use super::{
     wallet_id, AccountKind, Capture, Hold, HoldStatus, IdempotencyKey, Ledger, LedgerError, Side,
     TransferKind,
@@ -53,6 +55,7 @@ impl Ledger {
         expires_at: DateTime<Utc>,
         metadata: &Value,
     ) -> Result<Hold, LedgerError> {
+        let _gate = self.gate().await;
         let mut tx = self.store.ledger_begin().await?;
         if let Some(first) = replay(&mut tx, key, "hold", hash).await? {
             return Ok(first);
@@ -82,14 +85,15 @@ impl Ledger {
         })
         .await?;
         self.step("hold")?;
-        tx.account_update(&wallet).await?;
+        tx.accounts_update(&[holds, wallet.clone()]).await?;
         self.step("balance")?;
-        tx.account_update(&holds).await?;
-        let detail = json!({ "idempotency_key": key.key, "wallet": wallet.id,
-            "amount": amount, "expires_at": hold.expires_at });
-        tx.audit(&key.scope, "ledger.hold", Some(&hold.id), detail)
-            .await?;
-        self.finish(tx, key, "hold", hash, &hold).await?;
+        let audit = Audit {
+            action: "ledger.hold",
+            target: &hold.id,
+            detail: json!({ "idempotency_key": key.key, "wallet": wallet.id,
+                "amount": amount, "expires_at": hold.expires_at }),
+        };
+        self.finish(tx, key, ("hold", hash), &hold, audit).await?;
         Ok(hold)
     }
 
@@ -121,6 +125,7 @@ impl Ledger {
         amount: MicroUsd,
         metadata: &Value,
     ) -> Result<Capture, LedgerError> {
+        let _gate = self.gate().await;
         let mut tx = self.store.ledger_begin().await?;
         if let Some(first) = replay(&mut tx, key, "capture", hash).await? {
             return Ok(first);
@@ -137,12 +142,9 @@ impl Ledger {
             });
         }
         let revenue = AccountKind::Revenue.system_id();
-        let mut ids = [AccountKind::Holds.system_id(), revenue.clone(), wallet];
-        ids.sort_unstable();
-        let mut accounts = Vec::with_capacity(3);
-        for id in &ids {
-            accounts.push(lock_or_open(&mut tx, id).await?);
-        }
+        let holds_id = AccountKind::Holds.system_id();
+        let ids = vec![holds_id.as_str(), revenue.as_str(), wallet.as_str()];
+        let mut accounts = lock_accounts(&mut tx, ids).await?;
         self.step("locked")?;
         release(&mut accounts, hold.amount)?;
         let legs = [
@@ -157,10 +159,8 @@ impl Ledger {
         let transaction = self
             .write_transaction(&mut tx, key, TransferKind::Capture, &legs, &meta)
             .await?;
-        for account in &accounts {
-            tx.account_update(account).await?;
-            self.step("balance")?;
-        }
+        tx.accounts_update(&accounts).await?;
+        self.step("balance")?;
         hold.status = HoldStatus::Captured;
         hold.captured = amount;
         hold.resolved_at = Some(crate::store::now());
@@ -175,10 +175,14 @@ impl Ledger {
             "hold_id": hold.id,
             "released": hold.amount,
         });
-        tx.audit(&key.scope, "ledger.post", Some(&transaction.id), detail)
-            .await?;
         let capture = Capture { hold, transaction };
-        self.finish(tx, key, "capture", hash, &capture).await?;
+        let audit = Audit {
+            action: "ledger.post",
+            target: &capture.transaction.id,
+            detail,
+        };
+        self.finish(tx, key, ("capture", hash), &capture, audit)
+            .await?;
         Ok(capture)
     }
 
@@ -226,6 +230,7 @@ impl Ledger {
         due: Option<DateTime<Utc>>,
     ) -> Result<Hold, LedgerError> {
         let op = status.as_str();
+        let _gate = self.gate().await;
         let mut tx = self.store.ledger_begin().await?;
         if let Some(first) = replay(&mut tx, key, op, hash).await? {
             return Ok(first);
@@ -242,18 +247,20 @@ impl Ledger {
         hold.resolved_at = Some(crate::store::now());
         tx.hold_resolve(&hold).await?;
         self.step("hold")?;
-        tx.account_update(&wallet).await?;
+        tx.accounts_update(&[holds, wallet.clone()]).await?;
         self.step("balance")?;
-        tx.account_update(&holds).await?;
-        let detail = json!({ "idempotency_key": key.key, "wallet": wallet.id,
-            "released": hold.amount });
         let action = if status == HoldStatus::Expired {
             "ledger.expire"
         } else {
             "ledger.void"
         };
-        tx.audit(&key.scope, action, Some(&hold.id), detail).await?;
-        self.finish(tx, key, op, hash, &hold).await?;
+        let audit = Audit {
+            action,
+            target: &hold.id,
+            detail: json!({ "idempotency_key": key.key, "wallet": wallet.id,
+                "released": hold.amount }),
+        };
+        self.finish(tx, key, (op, hash), &hold, audit).await?;
         Ok(hold)
     }
 }
@@ -264,10 +271,12 @@ async fn lock_pair(
     wallet: &str,
 ) -> Result<(AccountState, AccountState), LedgerError> {
     let holds_id = AccountKind::Holds.system_id();
-    // "sys:…" sorts before "wallet:…": the holds account is always locked first.
-    let holds = lock_or_open(tx, &holds_id).await?;
-    let wallet = lock_or_open(tx, wallet).await?;
-    Ok((holds, wallet))
+    let mut accounts = lock_accounts(tx, vec![holds_id.as_str(), wallet]).await?;
+    // "sys:…" sorts before "wallet:…": the holds account comes first.
+    match (accounts.pop(), accounts.pop()) {
+        (Some(wallet), Some(holds)) if holds.kind == AccountKind::Holds => Ok((holds, wallet)),
+        _ => Err(LedgerError::Invalid("hold accounts missing".into())),
+    }
 }
 
 /// Locks a hold that must still be pending; returns it and its wallet account id.

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::domain::money::MicroUsd;
 use crate::store::ledger::{LedgerTx, NewTransaction};
-use crate::store::{Store, StoreError};
+use crate::store::{BackendKind, Store, StoreError};
 
 /// Attempts of one operation before a transient database conflict is returned.
 const MAX_ATTEMPTS: u32 = 8;
@@ -37,6 +37,14 @@ pub type Failpoint = Arc<dyn Fn(&'static str) -> bool + Send + Sync>;
 pub struct Ledger {
     pub(super) store: Store,
     failpoint: Option<Failpoint>,
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The audit entry an operation writes.
+pub(super) struct Audit<'a> {
+    pub action: &'a str,
+    pub target: &'a str,
+    pub detail: Value,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -53,6 +61,7 @@ impl Ledger {
         Self {
             store,
             failpoint: None,
+            sqlite_writer: Arc::default(),
         }
     }
 
@@ -144,35 +153,33 @@ impl Ledger {
         legs: &[Leg],
         metadata: &Value,
     ) -> Result<Transaction, LedgerError> {
+        let _gate = self.gate().await;
         let mut tx = self.store.ledger_begin().await?;
         if let Some(first) = replay(&mut tx, key, "post", hash).await? {
             return Ok(first);
         }
         self.step("begin")?;
-        let mut ids: Vec<&str> = legs.iter().map(|l| l.account_id.as_str()).collect();
-        ids.sort_unstable();
-        let mut accounts = Vec::with_capacity(ids.len());
-        for id in ids {
-            accounts.push(lock_or_open(&mut tx, id).await?);
-        }
+        let ids: Vec<&str> = legs.iter().map(|l| l.account_id.as_str()).collect();
+        let mut accounts = lock_accounts(&mut tx, ids).await?;
         self.step("locked")?;
         rules::apply_legs(&mut accounts, legs)?;
         let transaction = self
             .write_transaction(&mut tx, key, kind, legs, metadata)
             .await?;
-        for account in &accounts {
-            tx.account_update(account).await?;
-            self.step("balance")?;
-        }
-        let detail = json!({
-            "kind": kind,
-            "idempotency_key": key.key,
-            "entries": transaction.entries,
-            "metadata": metadata,
-        });
-        tx.audit(&key.scope, "ledger.post", Some(&transaction.id), detail)
+        tx.accounts_update(&accounts).await?;
+        self.step("balance")?;
+        let audit = Audit {
+            action: "ledger.post",
+            target: &transaction.id,
+            detail: json!({
+                "kind": kind,
+                "idempotency_key": key.key,
+                "entries": transaction.entries,
+                "metadata": metadata,
+            }),
+        };
+        self.finish(tx, key, ("post", hash), &transaction, audit)
             .await?;
-        self.finish(tx, key, "post", hash, &transaction).await?;
         Ok(transaction)
     }
 
@@ -216,23 +223,36 @@ impl Ledger {
         Ok(transaction)
     }
 
-    /// Records the result under the key and commits.
+    /// Records the result under the key, appends the audit entry (last, so PostgreSQL
+    /// holds the global audit append lock only until the commit) and commits.
     pub(super) async fn finish(
         &self,
         mut tx: LedgerTx,
         key: &IdempotencyKey,
-        operation: &str,
-        hash: &str,
+        (operation, hash): (&str, &str),
         result: &impl Serialize,
+        audit: Audit<'_>,
     ) -> Result<(), LedgerError> {
-        self.step("audited")?;
         let response = serde_json::to_string(result)
             .map_err(|e| LedgerError::Invalid(format!("unencodable result: {e}")))?;
         tx.idempotency_put(&key.scope, &key.key, operation, hash, &response)
             .await?;
-        self.step("commit")?;
+        self.step("recorded")?;
+        tx.audit(&key.scope, audit.action, Some(audit.target), audit.detail)
+            .await?;
+        self.step("audited")?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// On SQLite, queues ledger writers of this process on an async mutex before
+    /// `BEGIN IMMEDIATE`, instead of on SQLite's sleeping busy handler; `None` on
+    /// PostgreSQL (row locks order writers there).
+    pub(super) async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.store.kind() {
+            BackendKind::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+            BackendKind::Postgres => None,
+        }
     }
 
     /// `user_id`'s balances and pending holds (zero when the wallet was never opened).
@@ -335,11 +355,33 @@ pub(super) async fn replay<T: DeserializeOwned>(
         .map_err(|e| LedgerError::Store(StoreError::Invalid(format!("stored result: {e}"))))
 }
 
-/// Locks account `id`, opening it first when it is a system account or a wallet.
-pub(super) async fn lock_or_open(tx: &mut LedgerTx, id: &str) -> Result<AccountState, LedgerError> {
-    if let Some(account) = tx.account_lock(id).await? {
-        return Ok(account);
+/// Locks the accounts `ids` in id order and returns them in that order, opening missing
+/// system accounts (`sys:<kind>`) and wallets (`wallet:<user id>`) first.
+pub(super) async fn lock_accounts(
+    tx: &mut LedgerTx,
+    mut ids: Vec<&str>,
+) -> Result<Vec<AccountState>, LedgerError> {
+    ids.sort_unstable();
+    ids.dedup();
+    let found = tx.accounts_lock(&ids).await?;
+    if found.len() == ids.len() {
+        return Ok(found);
     }
+    for id in ids.iter().filter(|id| !found.iter().any(|a| a.id == **id)) {
+        open_account(tx, id).await?;
+    }
+    let found = tx.accounts_lock(&ids).await?;
+    if found.len() == ids.len() {
+        Ok(found)
+    } else {
+        Err(LedgerError::Invalid(
+            "an account could not be opened".into(),
+        ))
+    }
+}
+
+/// Opens account `id` unless it exists: a system account or a user's wallet.
+async fn open_account(tx: &mut LedgerTx, id: &str) -> Result<(), LedgerError> {
     let (kind, owner) = if let Some(user) = id.strip_prefix("wallet:") {
         (AccountKind::Wallet, Some(user))
     } else {
@@ -356,9 +398,7 @@ pub(super) async fn lock_or_open(tx: &mut LedgerTx, id: &str) -> Result<AccountS
             StoreError::Invalid(m) => LedgerError::Invalid(m),
             other => other.into(),
         })?;
-    tx.account_lock(id)
-        .await?
-        .ok_or_else(|| LedgerError::Invalid(format!("no account {id}")))
+    Ok(())
 }
 
 /// Runs `attempt` again (with a short backoff) while it fails with a transient database

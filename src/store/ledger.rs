@@ -177,25 +177,26 @@ impl LedgerTx {
         Ok(())
     }
 
-    /// Locks an account row for the rest of the transaction and returns its balances.
-    pub async fn account_lock(&mut self, id: &str) -> Result<Option<AccountState>, StoreError> {
-        let base = "SELECT id, kind, balance, pending_debits, pending_credits \
-            FROM ledger_accounts WHERE id = $1";
-        let row: Option<AccountRow> = match self {
-            LedgerTx::Sqlite(tx) => {
-                sqlx::query_as(base)
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
+    /// Locks the accounts `ids` (sorted, distinct) in id order with one statement and
+    /// returns those that exist, in id order.
+    pub async fn accounts_lock(&mut self, ids: &[&str]) -> Result<Vec<AccountState>, StoreError> {
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let mut sql = format!(
+            "SELECT id, kind, balance, pending_debits, pending_credits \
+             FROM ledger_accounts WHERE id IN ({}) ORDER BY id",
+            placeholders.join(", ")
+        );
+        if matches!(self, LedgerTx::Postgres(_)) {
+            sql.push_str(" FOR UPDATE");
+        }
+        let rows: Vec<AccountRow> = on_tx!(self, |conn| {
+            let mut query = sqlx::query_as(&sql);
+            for id in ids {
+                query = query.bind(*id);
             }
-            LedgerTx::Postgres(tx) => {
-                sqlx::query_as(&format!("{base} FOR UPDATE"))
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-            }
-        };
-        row.map(AccountRow::into_state).transpose()
+            query.fetch_all(conn).await
+        })?;
+        rows.into_iter().map(AccountRow::into_state).collect()
     }
 
     /// Creates an account unless it exists; `Ok(true)` when created. A wallet of an
@@ -226,18 +227,34 @@ impl LedgerTx {
         }
     }
 
-    /// Writes an account's cached balances.
-    pub async fn account_update(&mut self, account: &AccountState) -> Result<(), StoreError> {
-        let sql = "UPDATE ledger_accounts \
-            SET balance = $2, pending_debits = $3, pending_credits = $4 WHERE id = $1";
-        on_tx!(self, |conn| sqlx::query(sql)
-            .bind(&account.id)
-            .bind(account.balance)
-            .bind(account.pending_debits)
-            .bind(account.pending_credits)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected()))?;
+    /// Writes the cached balances of `accounts` with one statement.
+    pub async fn accounts_update(&mut self, accounts: &[AccountState]) -> Result<(), StoreError> {
+        let (mut balance, mut debits, mut credits, mut ids) =
+            (String::new(), String::new(), String::new(), Vec::new());
+        for n in 0..accounts.len() {
+            let id = 4 * n + 1;
+            balance.push_str(&format!(" WHEN ${id} THEN CAST(${} AS BIGINT)", id + 1));
+            debits.push_str(&format!(" WHEN ${id} THEN CAST(${} AS BIGINT)", id + 2));
+            credits.push_str(&format!(" WHEN ${id} THEN CAST(${} AS BIGINT)", id + 3));
+            ids.push(format!("${id}"));
+        }
+        let sql = format!(
+            "UPDATE ledger_accounts SET balance = CASE id{balance} END, \
+             pending_debits = CASE id{debits} END, pending_credits = CASE id{credits} END \
+             WHERE id IN ({})",
+            ids.join(", ")
+        );
+        on_tx!(self, |conn| {
+            let mut query = sqlx::query(&sql);
+            for a in accounts {
+                query = query
+                    .bind(&a.id)
+                    .bind(a.balance)
+                    .bind(a.pending_debits)
+                    .bind(a.pending_credits);
+            }
+            query.execute(conn).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
