@@ -267,6 +267,16 @@ mod tests {
     }
 
     #[test]
+    fn ledger_i6_idempotency_keys_are_bounded() {
+        use crate::ledger::IdempotencyKey;
+        assert!(IdempotencyKey::new("u_1", "k").is_ok());
+        assert!(IdempotencyKey::new("", "k").is_err());
+        assert!(IdempotencyKey::new("u_1", "").is_err());
+        assert!(IdempotencyKey::new("u_1", &"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::new("u_1", "a\nb").is_err());
+    }
+
+    #[test]
     fn request_hash_depends_on_every_parameter() {
         let a = request_hash("top_up", &serde_json::json!({"amount": 5, "user": "u"}));
         let b = request_hash("top_up", &serde_json::json!({"user": "u", "amount": 5}));

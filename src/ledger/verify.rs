@@ -223,3 +223,73 @@ pub fn entry(account_id: String, side: &str, amount: i64) -> Option<Entry> {
         amount: MicroUsd(amount),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn e(account: &str, side: &str, amount: i64) -> Entry {
+        entry(account.into(), side, amount).unwrap()
+    }
+
+    #[test]
+    fn ledger_i5_entries_are_matched_against_their_audit_records() {
+        let recorded = json!({"entries": [
+            {"account_id": "sys:payment_clearing", "side": "debit", "amount": 5},
+            {"account_id": "wallet:u", "side": "credit", "amount": 5}
+        ]});
+        let mut matcher = EntryMatcher::new([
+            ("t1".to_owned(), recorded.clone()),
+            ("t2".to_owned(), recorded.clone()),
+            ("t3".to_owned(), recorded.clone()),
+            ("gone".to_owned(), recorded),
+        ]);
+        let same = [
+            e("sys:payment_clearing", "debit", 5),
+            e("wallet:u", "credit", 5),
+        ];
+        let edited = [
+            e("sys:payment_clearing", "debit", 6),
+            e("wallet:u", "credit", 6),
+        ];
+        matcher.check("t1", Some(&same));
+        matcher.check("t2", Some(&edited));
+        matcher.check("t3", None);
+        matcher.check("new", Some(&same));
+        assert_eq!(
+            matcher.finish(),
+            vec![
+                LedgerProblem::EntriesAltered {
+                    transaction: "t2".into()
+                },
+                LedgerProblem::EntriesAltered {
+                    transaction: "t3".into()
+                },
+                LedgerProblem::Unaudited {
+                    transaction: "new".into()
+                },
+                LedgerProblem::TransactionMissing {
+                    transaction: "gone".into()
+                },
+            ]
+        );
+        assert_eq!(entry("a".into(), "sideways", 1), None);
+    }
+
+    #[test]
+    fn report_names_each_problem() {
+        let report = LedgerReport {
+            problems: vec![LedgerProblem::GlobalImbalance {
+                debits: 2,
+                credits: 1,
+            }],
+            ..LedgerReport::default()
+        };
+        assert!(!report.is_clean());
+        assert!(report
+            .to_string()
+            .contains("I2 posted debits 2 ≠ posted credits 1"));
+    }
+}
