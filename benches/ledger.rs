@@ -58,6 +58,8 @@ async fn funded_users(store: &Store, ledger: &Ledger, n: u64) -> Vec<String> {
                 password_hash: "x".into(),
                 role: "user".into(),
                 disabled: false,
+                session_epoch: 0,
+                email_verified_at: None,
                 created_at: now,
                 updated_at: now,
             })

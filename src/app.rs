@@ -85,16 +85,7 @@ impl AppState {
             .llm
             .clone()
             .map(crate::assistant::llm::LlmClient::new);
-        let issuer = settings.public_url.as_ref().map_or_else(
-            || crate::auth::DEFAULT_ISSUER.to_owned(),
-            |u| u.as_str().trim_end_matches('/').to_owned(),
-        );
-        let auth = crate::auth::Auth::new(
-            store.clone(),
-            master_key.clone(),
-            &issuer,
-            crate::auth::PasswordHasher::default(),
-        );
+        let auth = crate::auth::Auth::new(store.clone(), master_key.clone(), &settings);
         Self(Arc::new(AppInner {
             llm,
             auth,

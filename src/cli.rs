@@ -186,6 +186,18 @@ pub struct SettingsArgs {
     /// (https://app.example.com); none by default.
     #[arg(long, env = "GPUBROKER_CORS_ORIGINS", global = true)]
     pub cors_origins: Option<String>,
+    /// SMTP relay for account mail: smtp://user:pass@host:587 (STARTTLS) or
+    /// smtps://user:pass@host:465; without it mail is shown on the development console.
+    #[arg(
+        long,
+        env = "GPUBROKER_SMTP_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// From address of account mail [default: gpubroker@<public URL host>].
+    #[arg(long, env = "GPUBROKER_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
 }
 
 impl SettingsArgs {
@@ -229,6 +241,8 @@ impl SettingsArgs {
             rate_limit_enterprise: self.rate_limit_enterprise,
             trust_forwarded_for: self.trust_forwarded_for,
             cors_origins: self.cors_origins,
+            smtp_url: self.smtp_url,
+            mail_from: self.mail_from,
         };
         flags.layer_over(file_layer).validate()
     }

@@ -5,7 +5,7 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::auth::{Auth, Email, Password, PasswordHasher, Role};
+use crate::auth::{Auth, Email, Password, Role};
 use crate::cli::say;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -25,6 +25,10 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Replace the JWT signing key: a new key signs from now on; tokens of the old key keep
+    /// working until they expire (15 minutes), then the old key is retired. Running
+    /// servers pick the new key up within a minute.
+    RotateJwtKey,
 }
 
 /// Runs `gpubroker admin …`.
@@ -39,6 +43,20 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
 
 async fn execute(settings: &Settings, store: &Store, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::RotateJwtKey => {
+            store.migrate().await.context("applying migrations")?;
+            let (master_key, _) = settings
+                .master_key
+                .load()
+                .context("loading the master key")?;
+            let auth = Auth::new(store.clone(), master_key, settings);
+            let rotation = auth.rotate_signing_key(&crate::cli_config::actor()).await?;
+            say(&format!(
+                "new signing key {}; the previous key {} verifies until {}",
+                rotation.kid, rotation.previous_kid, rotation.previous_valid_until
+            ));
+            Ok(())
+        }
         AdminCommand::CreateUser { email, role, .. } => {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
             let password = Password::parse(&read_password()?).map_err(anyhow::Error::msg)?;
@@ -47,12 +65,7 @@ async fn execute(settings: &Settings, store: &Store, command: AdminCommand) -> a
                 .master_key
                 .load()
                 .context("loading the master key")?;
-            let auth = Auth::new(
-                store.clone(),
-                master_key,
-                crate::auth::DEFAULT_ISSUER,
-                PasswordHasher::default(),
-            );
+            let auth = Auth::new(store.clone(), master_key, settings);
             let actor = crate::cli_config::actor();
             let user = auth.register(&email, &password, role, Some(&actor)).await?;
             say(&format!(

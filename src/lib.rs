@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ledger;
+pub mod mail;
 pub mod ops;
 pub mod providers;
 pub mod secret;

@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::secret::{MasterKey, MasterKeyError};
 
+pub mod mail;
 pub mod sources;
 pub use sources::{ProviderCredentials, SourceSpec};
 
@@ -63,6 +64,8 @@ pub struct RawSettings {
     pub rate_limit_enterprise: Option<u32>,
     pub trust_forwarded_for: Option<bool>,
     pub cors_origins: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -168,6 +171,8 @@ pub struct Settings {
     /// Browser origins allowed to call the API cross-origin (exact `scheme://host[:port]`);
     /// empty: no cross-origin access.
     pub cors_origins: Vec<String>,
+    /// Outgoing account mail.
+    pub mail: mail::MailSettings,
 }
 
 /// Requests per second per caller, by plan.
@@ -251,6 +256,8 @@ impl RawSettings {
             rate_limit_enterprise: self.rate_limit_enterprise.or(lower.rate_limit_enterprise),
             trust_forwarded_for: self.trust_forwarded_for.or(lower.trust_forwarded_for),
             cors_origins: self.cors_origins.or(lower.cors_origins),
+            smtp_url: self.smtp_url.or(lower.smtp_url),
+            mail_from: self.mail_from.or(lower.mail_from),
         }
     }
 
@@ -411,6 +418,12 @@ impl RawSettings {
                 self.rate_limit_enterprise,
             ],
         );
+        let mail = mail::mail_settings(
+            &mut problems,
+            self.smtp_url.as_deref(),
+            self.mail_from.as_deref(),
+            public_url.as_ref(),
+        );
         let settings = Settings {
             listen,
             data_dir,
@@ -429,6 +442,7 @@ impl RawSettings {
             rate_limits,
             trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
             cors_origins: cors_origins(&mut problems, self.cors_origins.as_deref()),
+            mail,
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

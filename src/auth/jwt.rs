@@ -31,6 +31,9 @@ pub struct AccessClaims {
     pub exp: i64,
     pub typ: String,
     pub jti: String,
+    /// The user's session epoch at issue; a token of an older epoch is revoked.
+    #[serde(default)]
+    pub sep: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +63,19 @@ pub enum JwtError {
     Expired,
     #[error("token not yet valid")]
     NotYetValid,
+    /// Signed and in date, but its session was ended (password, role or account change).
+    #[error("token revoked")]
+    Revoked,
+    /// Signed by a key rotated out whose grace period is over.
+    #[error("token signed by a retired key")]
+    Retired,
+}
+
+/// The `kid` in a token's header, if it has a readable one.
+pub fn header_kid(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let header: Header = serde_json::from_slice(&B64URL.decode(header).ok()?).ok()?;
+    header.kid
 }
 
 /// A signing key that cannot be generated, parsed or used.
@@ -109,11 +125,13 @@ impl JwtKeys {
         &self.kid
     }
 
-    /// An access token for user `sub` with `role`, issued at `now` (Unix seconds).
+    /// An access token for user `sub` with `role` in session epoch `sep`, issued at `now`
+    /// (Unix seconds).
     pub fn issue(
         &self,
         sub: &str,
         role: &str,
+        sep: i64,
         now: i64,
     ) -> Result<(String, AccessClaims), KeyError> {
         let claims = AccessClaims {
@@ -126,6 +144,7 @@ impl JwtKeys {
             exp: now + ACCESS_TTL_SECS,
             typ: ACCESS_TYPE.to_owned(),
             jti: uuid::Uuid::now_v7().to_string(),
+            sep,
         };
         let header = serde_json::json!({ "alg": ALG, "typ": "JWT", "kid": self.kid });
         let claims_json = serde_json::to_value(&claims).map_err(|e| KeyError(e.to_string()))?;
@@ -153,6 +172,12 @@ impl JwtKeys {
             )
             .map_err(|e| KeyError(e.to_string()))?;
         Ok(format!("{input}.{}", B64URL.encode(sig)))
+    }
+
+    /// The public modulus and exponent, big-endian.
+    pub fn public_components(&self) -> (Vec<u8>, Vec<u8>) {
+        let c = signature::RsaPublicKeyComponents::<Vec<u8>>::from(self.pair.public());
+        (c.n, c.e)
     }
 
     /// The public key (PKCS#1 `RSAPublicKey` DER).

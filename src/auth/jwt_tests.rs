@@ -47,7 +47,7 @@ fn b64(v: &Value) -> String {
 #[test]
 fn issued_tokens_verify() {
     let keys = keys();
-    let (token, claims) = keys.issue("u1", "admin", NOW).unwrap();
+    let (token, claims) = keys.issue("u1", "admin", 0, NOW).unwrap();
     assert_eq!(keys.verify(&token, NOW).unwrap(), claims);
     assert_eq!(claims.exp - claims.iat, 900);
     assert_eq!(
@@ -59,7 +59,7 @@ fn issued_tokens_verify() {
 
 #[test]
 fn expired() {
-    let token = keys().issue("u1", "user", NOW).unwrap().0;
+    let token = keys().issue("u1", "user", 0, NOW).unwrap().0;
     let later = NOW + ACCESS_TTL_SECS + LEEWAY_SECS + 1;
     assert_eq!(keys().verify(&token, later), Err(JwtError::Expired));
 }
@@ -166,4 +166,29 @@ fn garbage_segments() {
             "{token}"
         );
     }
+}
+
+#[test]
+fn missing_exp_is_malformed() {
+    let mut claims = claims();
+    claims.as_object_mut().unwrap().remove("exp");
+    let token = forged(&header(), &claims);
+    assert_eq!(keys().verify(&token, NOW), Err(JwtError::Malformed));
+}
+
+#[test]
+fn jku_x5u_and_embedded_jwk_headers_are_ignored() {
+    // A token signed by an attacker's key that points at that key in every way a header
+    // can: it is still checked against our key only.
+    let attacker = JwtKeys::from_pkcs8("k1", &generate_pkcs8().unwrap(), ISS, AUD).unwrap();
+    let header = json!({
+        "alg": "RS256", "kid": "k1",
+        "jku": "https://attacker.example/jwks.json",
+        "x5u": "https://attacker.example/cert.pem",
+        "jwk": { "kty": "RSA", "n": "AQAB", "e": "AQAB" }
+    });
+    let token = attacker.sign_parts(&header, &claims()).unwrap();
+    assert_eq!(keys().verify(&token, NOW), Err(JwtError::Signature));
+    // The same headers on a token we signed change nothing either.
+    assert!(keys().verify(&forged(&header, &claims()), NOW).is_ok());
 }

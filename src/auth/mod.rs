@@ -6,23 +6,24 @@
 //! id in `security.jwt_kid`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 use utoipa::ToSchema;
 
-use crate::config::{Category, ConfigError, ConfigStore, SetOptions};
+use crate::config::ConfigError;
 use crate::secret::MasterKey;
 use crate::store::users::UserRow;
 use crate::store::{Store, StoreError};
 
+mod accounts;
 pub mod api_keys;
+mod common_passwords;
+mod hashing;
 pub mod jwt;
+pub mod keyring;
 pub mod password;
+mod recovery;
 mod sessions;
 pub mod throttle;
 pub mod types;
@@ -30,6 +31,7 @@ pub mod types;
 pub use api_keys::{ApiKey, CreatedApiKey, KeyIdentity, Scope};
 pub use jwt::{AccessClaims, JwtError, JwtKeys, KeyError};
 pub use password::{HashError, PasswordHasher};
+pub use sessions::REFRESH_TTL_DAYS;
 pub use types::{Email, Password, Role};
 
 /// Config key of the JWT signing key (secret).
@@ -64,11 +66,17 @@ pub enum AuthError {
     UnknownUser,
     #[error("invalid or revoked API key")]
     InvalidApiKey,
+    /// An email-verification or password-reset token that is unknown, spent or expired.
+    #[error("invalid, used or expired token; request a new one")]
+    InvalidAccountToken,
     /// A scope or role the caller does not hold.
     #[error("{0}")]
     ScopeDenied(String),
     #[error("{0}")]
     NotFound(String),
+    /// A request that conflicts with the account's state.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -90,6 +98,8 @@ pub struct User {
     pub email: String,
     pub role: Role,
     pub disabled: bool,
+    /// Whether the owner proved the address (a link sent by mail).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -100,6 +110,7 @@ impl User {
             email: row.email.clone(),
             role: row.role.parse().map_err(AuthError::Invalid)?,
             disabled: row.disabled,
+            email_verified: row.email_verified_at.is_some(),
             created_at: row.created_at,
         })
     }
@@ -128,19 +139,37 @@ struct Inner {
     master_key: MasterKey,
     hasher: PasswordHasher,
     issuer: String,
-    keys: OnceCell<JwtKeys>,
+    /// Base of links in account mail (the public URL, or the listen address).
+    link_base: String,
+    mailer: crate::mail::Mailer,
+    keys: tokio::sync::RwLock<Option<keyring::Cached>>,
+    hashing: hashing::HashSlots,
     throttle: throttle::LoginThrottle,
 }
 
 impl Auth {
-    /// The service over `store`; the signing key is sealed with `master_key`.
-    pub fn new(store: Store, master_key: MasterKey, issuer: &str, hasher: PasswordHasher) -> Self {
+    /// The service over `store` for `settings` (issuer and mail links from the public URL,
+    /// mail as configured); the signing key is sealed with `master_key`.
+    pub fn new(store: Store, master_key: MasterKey, settings: &crate::settings::Settings) -> Self {
+        let (issuer, link_base) = match &settings.public_url {
+            Some(url) => {
+                let base = url.as_str().trim_end_matches('/').to_owned();
+                (base.clone(), base)
+            }
+            None => (
+                DEFAULT_ISSUER.to_owned(),
+                format!("http://{}", settings.listen),
+            ),
+        };
         Self(Arc::new(Inner {
             store,
             master_key,
-            hasher,
-            issuer: issuer.to_owned(),
-            keys: OnceCell::new(),
+            hasher: PasswordHasher::default(),
+            issuer,
+            link_base,
+            mailer: crate::mail::Mailer::new(settings),
+            keys: tokio::sync::RwLock::default(),
+            hashing: hashing::HashSlots::default(),
             throttle: throttle::LoginThrottle::default(),
         }))
     }
@@ -161,6 +190,8 @@ impl Auth {
             password_hash,
             role: role.as_str().to_owned(),
             disabled: false,
+            session_epoch: 0,
+            email_verified_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -231,6 +262,8 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         };
         self.0.throttle.clear(&logged);
+        self.rehash_if_needed(&row.id, password, &row.password_hash)
+            .await?;
         let pair = self.start_session(&row).await?;
         let subject = format!("user:{}", row.id);
         self.0
@@ -292,85 +325,20 @@ impl Auth {
         Ok(())
     }
 
-    /// The claims of a valid access token.
+    /// The claims of a valid access token whose session is still live: the account
+    /// exists, is enabled, has the token's role and is still in the token's session epoch.
     pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        Ok(self.keys().await?.verify(token, Utc::now().timestamp())?)
-    }
-
-    /// The signing keys, loaded from (or generated into) the configuration store once.
-    pub async fn keys(&self) -> Result<&JwtKeys, AuthError> {
-        self.0.keys.get_or_try_init(|| self.load_keys()).await
-    }
-
-    async fn load_keys(&self) -> Result<JwtKeys, AuthError> {
-        let config =
-            ConfigStore::with_ttl(self.0.store.clone(), &self.0.master_key, Duration::ZERO)?;
-        let stored = (
-            config.get(SIGNING_KEY_CONFIG).await?,
-            config.get(KID_CONFIG).await?,
-        );
-        let (kid, der) = if let (Some(key), Some(kid)) = stored {
-            let der = STANDARD
-                .decode(key.text.trim())
-                .map_err(|e| KeyError(format!("{SIGNING_KEY_CONFIG} is not base64: {e}")))?;
-            (kid.text, der)
-        } else {
-            let der = tokio::task::spawn_blocking(jwt::generate_pkcs8)
-                .await
-                .map_err(|e| AuthError::Task(e.to_string()))??;
-            let kid = sha256_hex(&der)[..16].to_owned();
-            let options = |secret: bool, description: &str| SetOptions {
-                secret: Some(secret),
-                category: Some(Category::Security),
-                description: Some(description.to_owned()),
-                value_type: None,
-            };
-            let key_text = STANDARD.encode(&der);
-            let key_desc = "RSA key signing access tokens (PKCS#8 DER, base64)";
-            config
-                .set(
-                    SIGNING_KEY_CONFIG,
-                    &key_text,
-                    options(true, key_desc),
-                    "system",
-                )
-                .await?;
-            config
-                .set(
-                    KID_CONFIG,
-                    &kid,
-                    options(false, "id (kid) of the JWT signing key"),
-                    "system",
-                )
-                .await?;
-            tracing::info!(kid, "generated the JWT signing key");
-            (kid, der)
-        };
-        Ok(JwtKeys::from_pkcs8(&kid, &der, &self.0.issuer, AUDIENCE)?)
-    }
-
-    async fn hash(&self, password: &str) -> Result<String, AuthError> {
-        let (hasher, password) = (self.0.hasher.clone(), password.to_owned());
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await
-            .map_err(|e| AuthError::Task(e.to_string()))?
-            .map_err(AuthError::from)
-    }
-
-    async fn verify(&self, password: &str, hash: &str) -> Result<bool, AuthError> {
-        let (hasher, password, hash) =
-            (self.0.hasher.clone(), password.to_owned(), hash.to_owned());
-        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-            .await
-            .map_err(|e| AuthError::Task(e.to_string()))?
-            .map_err(AuthError::from)
-    }
-
-    async fn dummy_verify(&self, password: &str) -> Result<(), AuthError> {
-        let (hasher, password) = (self.0.hasher.clone(), password.to_owned());
-        tokio::task::spawn_blocking(move || hasher.dummy_verify(&password))
-            .await
-            .map_err(|e| AuthError::Task(e.to_string()))
+        let claims = self.verify_signature(token).await?;
+        let live = self
+            .0
+            .store
+            .user_by_id(&claims.sub)
+            .await?
+            .is_some_and(|u| !u.disabled && u.session_epoch == claims.sep && u.role == claims.role);
+        if !live {
+            return Err(JwtError::Revoked.into());
+        }
+        Ok(claims)
     }
 }
 

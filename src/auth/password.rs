@@ -73,6 +73,19 @@ impl PasswordHasher {
             .is_ok())
     }
 
+    /// Whether `hash` was made with another algorithm or other parameters than this
+    /// hasher's (then it should be replaced at the next successful login).
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(hash) else {
+            return true;
+        };
+        let param = |name: &str| parsed.params.get_decimal(name);
+        parsed.algorithm.as_str() != "argon2id"
+            || param("m") != Some(self.params.m_cost())
+            || param("t") != Some(self.params.t_cost())
+            || param("p") != Some(self.params.p_cost())
+    }
+
     /// Spends the time of one verification for an account that does not exist.
     pub fn dummy_verify(&self, password: &str) {
         let dummy = match self.dummy.get() {
@@ -102,6 +115,28 @@ mod tests {
         assert!(!hasher.verify("wrong horse battery", &a).unwrap());
         assert!(hasher.verify("x", "not a phc string").is_err());
         hasher.dummy_verify("anything");
+    }
+
+    #[test]
+    fn long_passwords_are_not_truncated() {
+        let hasher = PasswordHasher::with_params(64, 1, 1).unwrap();
+        let long = "a".repeat(99) + "b";
+        let hash = hasher.hash(&long).unwrap();
+        assert!(hasher.verify(&long, &hash).unwrap());
+        assert!(!hasher.verify(&("a".repeat(99) + "c"), &hash).unwrap());
+        assert!(!hasher.verify(&"a".repeat(99), &hash).unwrap());
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_need_a_rehash() {
+        let weak = PasswordHasher::with_params(64, 1, 1).unwrap();
+        let strong = PasswordHasher::with_params(128, 2, 1).unwrap();
+        let hash = weak.hash("correct horse battery").unwrap();
+        assert!(!weak.needs_rehash(&hash));
+        assert!(strong.needs_rehash(&hash));
+        assert!(strong.needs_rehash("$argon2i$v=19$m=128,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"));
+        assert!(strong.needs_rehash("not a phc string"));
+        assert!(!strong.needs_rehash(&strong.hash("x").unwrap()));
     }
 
     #[test]

@@ -93,7 +93,9 @@ impl Auth {
     async fn pair(&self, user: &UserRow, refresh_token: String) -> Result<TokenPair, AuthError> {
         let keys = self.keys().await?;
         let now = chrono::Utc::now().timestamp();
-        let (access_token, claims) = keys.issue(&user.id, &user.role, now)?;
+        let (access_token, claims) =
+            keys.current
+                .issue(&user.id, &user.role, user.session_epoch, now)?;
         Ok(TokenPair {
             access_token,
             token_type: "Bearer".to_owned(),

@@ -53,13 +53,16 @@ impl fmt::Display for Email {
 pub struct Password(String);
 
 impl Password {
-    /// Checks the length rules.
+    /// Checks the length rules and refuses the most common passwords.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let n = raw.chars().count();
         if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&n) {
             return Err(format!(
                 "password must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters"
             ));
+        }
+        if let Some(reason) = super::common_passwords::too_common(raw) {
+            return Err(reason.to_owned());
         }
         Ok(Self(raw.to_owned()))
     }
@@ -147,8 +150,13 @@ mod tests {
     #[test]
     fn password_length_rules() {
         assert!(Password::parse("123456789").is_err());
-        assert!(Password::parse("1234567890").is_ok());
-        assert!(Password::parse(&"é".repeat(256)).is_ok());
+        assert!(Password::parse("a1b2c3d4e5").is_ok());
+        assert!(Password::parse(&format!("{}x", "é".repeat(255))).is_ok());
+        assert!(Password::parse("1234567890").is_err(), "too common");
+        assert!(
+            Password::parse(&"é".repeat(256)).is_err(),
+            "one repeated character"
+        );
         assert!(Password::parse(&"x".repeat(257)).is_err());
         assert_eq!(
             format!("{:?}", Password::parse("secret-secret").unwrap()),

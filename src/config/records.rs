@@ -9,7 +9,7 @@ use super::ConfigError;
 use crate::store::config::ConfigRow;
 
 /// One entry as listed: a secret's value is [`MASK`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConfigEntry {
     pub key: String,
     pub value_type: ValueType,
@@ -47,7 +47,7 @@ impl ConfigEntry {
 
 /// What one `set` changed. Values of secrets appear as [`MASK`] on both sides; `changed`
 /// still says whether the value differs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConfigChange {
     pub key: String,
     /// `None` when the entry is new.

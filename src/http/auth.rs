@@ -2,7 +2,7 @@
 //! the admin user list, and the [`AuthUser`] extractor (access tokens and API keys) with
 //! its role and scope policy helpers.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(change_password))
         .routes(routes!(list_users))
+        .routes(routes!(update_user))
 }
 
 /// Header carrying an API key, as an alternative to `Authorization: Bearer gpuk_…`.
@@ -37,6 +38,7 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::Invalid(m) => ApiError::Validation(m),
             AuthError::EmailTaken => ApiError::Conflict(err.to_string()),
+            AuthError::Conflict(m) => ApiError::Conflict(m),
             AuthError::WrongPassword => ApiError::Forbidden(err.to_string()),
             AuthError::InvalidCredentials
             | AuthError::InvalidRefreshToken
@@ -45,6 +47,7 @@ impl From<AuthError> for ApiError {
             | AuthError::UnknownUser
             | AuthError::InvalidApiKey => ApiError::Unauthorized(err.to_string()),
             AuthError::ScopeDenied(m) => ApiError::Forbidden(m),
+            AuthError::InvalidAccountToken => ApiError::BadRequest(err.to_string()),
             AuthError::NotFound(m) => ApiError::NotFound(m),
             AuthError::Store(e) => e.into(),
             AuthError::Config(_) | AuthError::Key(_) | AuthError::Hash(_) | AuthError::Task(_) => {
@@ -163,6 +166,37 @@ pub async fn authenticate(
     Ok(Some(user))
 }
 
+/// Authenticates a request: a credential header first, else the browser session's access
+/// cookie, which on state-changing methods also needs the matching `X-CSRF-Token`.
+/// `Ok(None)` when there is neither.
+pub async fn authenticate_request(
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<AuthUser>, ApiError> {
+    use super::session::{check_csrf, cookie, csrf_for, is_unsafe, ACCESS_COOKIE};
+    if let Some(user) = authenticate(headers, state).await? {
+        return Ok(Some(user));
+    }
+    let Some(token) = cookie(headers, ACCESS_COOKIE) else {
+        return Ok(None);
+    };
+    if is_unsafe(method) {
+        check_csrf(headers, &csrf_for(token))?;
+    }
+    let claims = state.auth.verify_access(token).await?;
+    let role: Role = claims
+        .role
+        .parse()
+        .map_err(|_| ApiError::Unauthorized("invalid access token: unknown role".into()))?;
+    Ok(Some(AuthUser {
+        id: claims.sub,
+        role,
+        scopes: Scope::of_role(role),
+        api_key_id: None,
+    }))
+}
+
 /// `Option<AuthUser>`: `None` without credentials; a bad credential is still a 401 (never
 /// silently anonymous).
 impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
@@ -176,7 +210,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
         if let Some(user) = parts.extensions.get::<AuthUser>() {
             return Ok(Some(user.clone()));
         }
-        authenticate(&parts.headers, state).await
+        authenticate_request(&parts.method, &parts.headers, state).await
     }
 }
 
@@ -236,6 +270,10 @@ pub async fn register(
         .auth
         .register(&email, &password, Role::User, None)
         .await?;
+    // The account exists either way; a mail problem is logged, never a failed sign-up.
+    if let Err(err) = state.auth.send_verification(&user.id).await {
+        tracing::warn!(error = %err, "cannot send the verification mail");
+    }
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -328,4 +366,41 @@ pub async fn list_users(
     user.require(Role::Admin)?;
     user.require_scope(Scope::Admin)?;
     Ok(Json(state.auth.users().await?))
+}
+
+/// What an admin may change on an account; anything else in the body is refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// Change an account's role or disable it (admin). Every session, access token and (while
+/// disabled) API key of the account stops working at once; the change is audited.
+#[utoipa::path(patch, path = "/api/v2/auth/users/{id}", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])), request_body = UpdateUserRequest,
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The account after the change", body = User),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a key without the admin scope", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "An admin changing their own account", body = ErrorBody),
+        (status = 422, description = "Nothing to change, an unknown role or an unknown field", body = ErrorBody)
+    ))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UpdateUserRequest>,
+) -> Result<Json<User>, ApiError> {
+    user.require(Role::Admin)?;
+    user.require_scope(Scope::Admin)?;
+    Ok(Json(
+        state
+            .auth
+            .update_access(&user.id, &id, req.role, req.disabled)
+            .await?,
+    ))
 }

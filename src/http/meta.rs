@@ -26,6 +26,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(api_index))
         .routes(routes!(openapi_document))
         .routes(routes!(api_docs))
+        .routes(routes!(jwks))
+}
+
+/// The public keys that verify access tokens (RFC 7517): the current signing key and,
+/// for 15 minutes after a rotation, the previous one.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "JSON Web Key Set", body = crate::auth::keyring::Jwks)))]
+pub async fn jwks(
+    State(state): State<AppState>,
+) -> Result<Json<crate::auth::keyring::Jwks>, crate::error::ApiError> {
+    let keys = state.auth.keys().await?;
+    Ok(Json(keys.jwks(chrono::Utc::now().timestamp())))
 }
 
 /// Body of `GET /api/v2/`.

@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+pub mod admin;
 pub mod api_keys;
 pub mod assistant;
 pub mod auth;
@@ -28,8 +29,11 @@ pub mod middleware;
 pub mod offer_view;
 pub mod offers;
 pub mod ops;
+pub mod policy;
 pub mod rate_limit;
 pub mod recommend;
+pub mod recovery;
+pub mod session;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
 /// become [`ApiError`]s with the parser's message.
@@ -56,6 +60,7 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
         (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
+        (name = "admin", description = "Configuration store, audit log and signing keys (staff only)"),
         (name = "billing", description = "Wallet balance, holds and ledger transactions")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -102,6 +107,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(assistant::router())
         .merge(auth::router())
         .merge(api_keys::router())
+        .merge(recovery::router())
+        .merge(session::router())
+        .merge(admin::router())
         .merge(billing::router())
 }
 
@@ -109,7 +117,39 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api_routes().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    annotate_access(&mut doc);
     doc
+}
+
+/// Publishes each operation's declared [`policy::Access`] as `x-access`.
+fn annotate_access(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            let (Some(operation), Some(policy)) = (
+                operation.as_mut(),
+                policy::POLICIES
+                    .iter()
+                    .find(|p| p.path == path && p.method == method),
+            ) else {
+                continue;
+            };
+            let access: utoipa::openapi::extensions::Extensions =
+                [("x-access", policy.access.describe())]
+                    .into_iter()
+                    .collect();
+            operation
+                .extensions
+                .get_or_insert_with(Default::default)
+                .merge(access);
+        }
+    }
 }
 
 /// The complete application router with every layer applied.
@@ -125,6 +165,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .route("/health", axum::routing::get(ops::health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            policy::enforce,
+        ))
         .layer(Extension(meta::OpenApiJson(Arc::from(spec))))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -188,6 +232,7 @@ fn cors(state: &AppState) -> tower_http::cors::CorsLayer {
             header::HeaderName::from_static("x-api-key"),
             header::HeaderName::from_static("idempotency-key"),
             header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("x-csrf-token"),
         ])
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),

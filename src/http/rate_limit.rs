@@ -16,7 +16,7 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::{authenticate, AuthUser};
+use super::auth::{authenticate_request, AuthUser};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::settings::RateLimits;
@@ -108,7 +108,10 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
         return next.run(req).await;
     }
     // A bad credential is limited by IP here and answered 401 by the extractor.
-    let user = authenticate(req.headers(), &state).await.ok().flatten();
+    let user = authenticate_request(req.method(), req.headers(), &state)
+        .await
+        .ok()
+        .flatten();
     let key = match &user {
         Some(AuthUser {
             api_key_id: Some(key_id),

@@ -13,6 +13,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::settings::{redact_url, DatabaseSettings, DatabaseTarget};
 
+pub mod account_tokens;
 pub mod ai;
 pub mod api_keys;
 pub mod audit;
@@ -37,6 +38,28 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Runs `$body` with `$tx` bound to a transaction on the active pool and commits it when
+/// `$body` finishes; an early `return` or `?` inside `$body` rolls it back (on drop).
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use in_tx;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

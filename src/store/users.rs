@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, Backend, Store, StoreError};
+use super::{in_tx, on_pool, Store, StoreError};
 
 /// One stored account.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -14,6 +14,9 @@ pub struct UserRow {
     pub password_hash: String,
     pub role: String,
     pub disabled: bool,
+    /// Access tokens carry the epoch they were issued in; raising it revokes them all.
+    pub session_epoch: i64,
+    pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -31,7 +34,12 @@ pub struct RefreshTokenRow {
     pub created_at: DateTime<Utc>,
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, role, disabled, created_at, updated_at";
+const USER_COLUMNS: &str = "id, email, password_hash, role, disabled, session_epoch, \
+    email_verified_at, created_at, updated_at";
+pub(super) const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1, \
+    session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3";
+pub(super) const REVOKE_USER_TOKENS: &str = "UPDATE refresh_tokens SET revoked_at = $1 \
+    WHERE user_id = $2 AND revoked_at IS NULL";
 const TOKEN_COLUMNS: &str =
     "id, user_id, family_id, token_hash, expires_at, used_at, revoked_at, created_at";
 const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens \
@@ -88,36 +96,84 @@ impl Store {
             .await)?)
     }
 
-    /// Replaces the password hash of user `id` and revokes every refresh token of that user,
-    /// in one transaction.
+    /// Replaces the password hash of user `id`, raises its session epoch and revokes every
+    /// refresh token of that user, in one transaction.
     #[tracing::instrument(skip_all)]
     pub async fn user_set_password(&self, id: &str, password_hash: &str) -> Result<(), StoreError> {
         let now = super::now();
-        let update = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
-        let revoke = "UPDATE refresh_tokens SET revoked_at = $1 \
-            WHERE user_id = $2 AND revoked_at IS NULL";
-        macro_rules! run {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                sqlx::query(update)
-                    .bind(password_hash)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(revoke)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }};
-        }
-        match &self.backend {
-            Backend::Sqlite(pool) => run!(pool),
-            Backend::Postgres(pool) => run!(pool),
-        }
+        in_tx!(self, |tx| {
+            sqlx::query(SET_PASSWORD)
+                .bind(password_hash)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(REVOKE_USER_TOKENS)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        });
         Ok(())
+    }
+
+    /// Replaces the password hash of user `id` by a re-hash of the same password, only if
+    /// it is still `old_hash` (sessions untouched); `Ok(false)` when it changed meanwhile.
+    #[tracing::instrument(skip_all)]
+    pub async fn user_rehash(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3";
+        let done = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(new_hash)
+            .bind(id)
+            .bind(old_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Changes the role and/or the disabled flag of user `id`, raises its session epoch
+    /// (every access token issued before stops working) and revokes its refresh tokens, in
+    /// one transaction. `Ok(None)` when there is no such user.
+    #[tracing::instrument(skip_all)]
+    pub async fn user_update_access(
+        &self,
+        id: &str,
+        role: Option<&str>,
+        disabled: Option<bool>,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let now = super::now();
+        let update = "UPDATE users SET role = COALESCE($1, role), \
+            disabled = COALESCE($2, disabled), session_epoch = session_epoch + 1, \
+            updated_at = $3 WHERE id = $4";
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(in_tx!(self, |tx| {
+            let changed = sqlx::query(update)
+                .bind(role)
+                .bind(disabled)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed != 1 {
+                return Ok(None);
+            }
+            sqlx::query(REVOKE_USER_TOKENS)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query_as::<_, UserRow>(&select)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }))
     }
 
     /// Stores a new refresh token.
@@ -161,35 +217,26 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mark = "UPDATE refresh_tokens SET used_at = $1 \
             WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL";
-        macro_rules! run {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let marked = sqlx::query(mark)
-                    .bind(next.created_at)
-                    .bind(used_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if marked != 1 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                sqlx::query(INSERT_TOKEN)
-                    .bind(&next.id)
-                    .bind(&next.user_id)
-                    .bind(&next.family_id)
-                    .bind(&next.token_hash)
-                    .bind(next.expires_at)
-                    .bind(next.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }};
-        }
-        match &self.backend {
-            Backend::Sqlite(pool) => run!(pool),
-            Backend::Postgres(pool) => run!(pool),
-        }
+        in_tx!(self, |tx| {
+            let marked = sqlx::query(mark)
+                .bind(next.created_at)
+                .bind(used_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if marked != 1 {
+                return Ok(false);
+            }
+            sqlx::query(INSERT_TOKEN)
+                .bind(&next.id)
+                .bind(&next.user_id)
+                .bind(&next.family_id)
+                .bind(&next.token_hash)
+                .bind(next.expires_at)
+                .bind(next.created_at)
+                .execute(&mut *tx)
+                .await?;
+        });
         Ok(true)
     }
 

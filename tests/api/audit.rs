@@ -4,7 +4,6 @@
 use std::process::{Command, Output};
 
 use gpubroker::domain::audit::{AuditEntry, AuditProblem, CheckpointSource, GENESIS_HASH};
-use gpubroker::settings::DatabaseTarget;
 use gpubroker::store::{Store, StoreError};
 use serde_json::json;
 
@@ -21,25 +20,8 @@ both_backends!(
     cli_verify_exits_0_then_1_after_an_edit,
 );
 
-/// Runs `sql` (one or more statements) on the test database outside the store, as an
-/// attacker with database access would.
 async fn raw(db: &TestDb, sql: &str) {
-    use sqlx::Connection;
-    match &db.settings().database.target {
-        DatabaseTarget::Sqlite(path) => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-            let mut conn = sqlx::SqliteConnection::connect_with(&options)
-                .await
-                .unwrap();
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-            conn.close().await.ok();
-        }
-        DatabaseTarget::Postgres(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-            conn.close().await.ok();
-        }
-    }
+    crate::common::raw_sql(&db.settings(), sql).await;
 }
 
 /// A migrated store holding `n` entries with detail `{"i": seq}`.

@@ -142,7 +142,7 @@ async fn register_login_me_refresh_logout_flow(backend: Backend) {
         .unwrap();
     assert!(key.is_secret);
     let kid = config.get("security.jwt_kid").await.unwrap().unwrap();
-    assert_eq!(app.state.auth.keys().await.unwrap().kid(), kid.text);
+    assert_eq!(app.state.auth.keys().await.unwrap().current.kid(), kid.text);
 
     let actions = audit_actions(&app).await;
     let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();

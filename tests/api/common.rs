@@ -252,3 +252,82 @@ macro_rules! both_backends {
         }
     )*};
 }
+
+/// Password of accounts made by [`account`].
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
+/// Registers an account with `role` (password [`TEST_PASSWORD`]) and signs it in; returns
+/// the user id and the token pair.
+pub async fn account(
+    app: &TestApp,
+    email: &str,
+    role: gpubroker::auth::Role,
+) -> (String, gpubroker::auth::TokenPair) {
+    let email = gpubroker::auth::Email::parse(email).expect("email");
+    let password = gpubroker::auth::Password::parse(TEST_PASSWORD).expect("password");
+    let user = app
+        .state
+        .auth
+        .register(&email, &password, role, None)
+        .await
+        .expect("register");
+    let pair = app
+        .state
+        .auth
+        .login(email.as_str(), TEST_PASSWORD)
+        .await
+        .expect("login");
+    (user.id, pair)
+}
+
+/// Sends `method base+path` with an optional bearer credential (token or API key) and JSON
+/// body; returns the status and the body (JSON, or the text as a JSON string).
+pub async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = app.client.request(method, format!("{}{path}", app.base));
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// Runs `sql` (one or more statements) on the database of `settings` outside the store,
+/// as an attacker with database access would.
+pub async fn raw_sql(settings: &gpubroker::settings::Settings, sql: &str) {
+    use gpubroker::settings::DatabaseTarget;
+    use sqlx::Connection;
+    match &settings.database.target {
+        DatabaseTarget::Sqlite(path) => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .expect("sqlite");
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .expect("raw sql");
+            conn.close().await.ok();
+        }
+        DatabaseTarget::Postgres(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .expect("raw sql");
+            conn.close().await.ok();
+        }
+    }
+}

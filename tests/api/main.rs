@@ -3,6 +3,8 @@
 
 mod common;
 
+mod accounts;
+mod admin;
 mod api_keys;
 mod assistant;
 mod audit;
@@ -17,11 +19,15 @@ mod config_store;
 mod decision;
 mod errors;
 mod health;
+mod jwt_keys;
 mod kpi;
 mod ledger;
 mod openapi;
+mod policy;
 mod process;
 mod rate_limits;
+mod recovery;
 mod security_headers;
+mod sessions;
 mod shutdown;
 mod storage;

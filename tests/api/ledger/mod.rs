@@ -47,6 +47,8 @@ pub async fn user(store: &Store) -> String {
         password_hash: "x".into(),
         role: "user".into(),
         disabled: false,
+        session_epoch: 0,
+        email_verified_at: None,
         created_at: now,
         updated_at: now,
     };
