@@ -55,6 +55,8 @@ pub struct AppInner {
     pub auth: crate::auth::Auth,
     /// Request rate limits on `/api/v2/*`.
     pub rate_limiter: crate::http::rate_limit::RateLimiter,
+    /// The double-entry ledger (wallets, holds).
+    pub ledger: crate::ledger::Ledger,
     phase: AtomicU8,
 }
 
@@ -88,6 +90,7 @@ impl AppState {
             llm,
             auth,
             rate_limiter: crate::http::rate_limit::RateLimiter::default(),
+            ledger: crate::ledger::Ledger::new(store.clone()),
             settings,
             store,
             catalog: Catalog::default(),

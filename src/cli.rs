@@ -59,6 +59,9 @@ pub enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(crate::cli_admin::AdminCommand),
+    /// Check the double-entry ledger's invariants.
+    #[command(subcommand)]
+    Ledger(crate::cli_ledger::LedgerCommand),
 }
 
 /// Bootstrap settings as flags; each also reads its environment variable.
@@ -280,7 +283,11 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("gpubroker: {e}");
             ExitCode::from(2)
         }
-        Err(e) if e.downcast_ref::<crate::cli_audit::ChainBroken>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<crate::cli_audit::ChainBroken>().is_some()
+                || e.downcast_ref::<crate::cli_ledger::LedgerBreach>()
+                    .is_some() =>
+        {
             eprintln!("gpubroker: {e}");
             ExitCode::FAILURE
         }
@@ -317,6 +324,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Audit(command) => crate::cli_audit::audit(&settings, command).await,
         Command::Config(command) => crate::cli_config::run(&settings, command).await,
         Command::Admin(command) => crate::cli_admin::run(&settings, command).await,
+        Command::Ledger(command) => crate::cli_ledger::run(&settings, command).await,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod assistant;
 pub mod auth;
+pub mod billing;
 pub mod gpus;
 pub mod kpi;
 pub mod math;
@@ -59,7 +60,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
         (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
-        (name = "admin", description = "Configuration store, audit log and signing keys (staff only)")
+        (name = "admin", description = "Configuration store, audit log and signing keys (staff only)"),
+        (name = "billing", description = "Wallet balance, holds and ledger transactions")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerScheme)
@@ -108,6 +110,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(recovery::router())
         .merge(session::router())
         .merge(admin::router())
+        .merge(billing::router())
 }
 
 /// The OpenAPI document of this build.

@@ -171,6 +171,9 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("GET", "/api/v2/auth/api-keys", READ),
     owned("DELETE", "/api/v2/auth/api-keys/{id}", READ, Owned::ApiKey),
     route("GET", "/api/v2/auth/users", ADMIN),
+    // Billing: the caller's own wallet and transactions (no object id in the path).
+    route("GET", "/api/v2/billing/wallet", READ),
+    route("GET", "/api/v2/billing/transactions", READ),
     route("PATCH", "/api/v2/auth/users/{id}", ADMIN),
     // Admin center.
     route("GET", "/api/v2/admin/config", ADMIN),

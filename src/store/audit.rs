@@ -20,6 +20,71 @@ const APPEND_LOCK_KEY: i64 = 0x6770_6261_7564_6974;
 const SELECT_ENTRY: &str =
     "SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_log";
 
+const HEAD_SQL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+const INSERT_SQL: &str = "INSERT INTO audit_log \
+    (seq, at, actor, action, target, detail, prev_hash, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Reads the head and inserts the next entry on `$conn` (a connection inside a
+/// transaction that already holds the append lock).
+macro_rules! append_on {
+    ($conn:expr, $actor:expr, $action:expr, $target:expr, $detail:expr) => {{
+        let detail: Value = $detail;
+        if !detail.is_object() {
+            return Err(StoreError::Invalid(
+                "audit detail must be a JSON object".to_owned(),
+            ));
+        }
+        let head: Option<(i64, String)> =
+            sqlx::query_as(HEAD_SQL).fetch_optional(&mut *$conn).await?;
+        let head = head.map_or_else(ChainHead::genesis, |(seq, hash)| ChainHead { seq, hash });
+        let entry = AuditEntry::next(&head, super::now(), $actor, $action, $target, detail);
+        sqlx::query(INSERT_SQL)
+            .bind(entry.seq)
+            .bind(entry.at)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(canonical_json(&entry.detail))
+            .bind(&entry.prev_hash)
+            .bind(&entry.hash)
+            .execute(&mut *$conn)
+            .await?;
+        Ok(entry)
+    }};
+}
+
+/// Appends an entry inside the caller's SQLite transaction, which must have been started
+/// with `BEGIN IMMEDIATE` (the write lock serialises appenders); it is part of the
+/// caller's commit or rollback.
+pub(crate) async fn append_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Value,
+) -> Result<AuditEntry, StoreError> {
+    append_on!(conn, actor, action, target, detail)
+}
+
+/// Appends an entry inside the caller's PostgreSQL transaction: takes the
+/// transaction-scoped append lock (held until the caller commits or rolls back), then
+/// links the entry to the head. Callers that lock other rows take them before calling
+/// this, so the append lock is always the last one taken.
+pub(crate) async fn append_postgres(
+    conn: &mut sqlx::PgConnection,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Value,
+) -> Result<AuditEntry, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
+    append_on!(conn, actor, action, target, detail)
+}
+
 #[derive(sqlx::FromRow)]
 struct AuditRow {
     seq: i64,
@@ -72,42 +137,18 @@ impl Store {
                 "audit detail must be a JSON object".to_owned(),
             ));
         }
-        let head_sql = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
-        let insert = "INSERT INTO audit_log \
-            (seq, at, actor, action, target, detail, prev_hash, hash) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        macro_rules! append {
-            ($tx:expr) => {{
-                let mut tx = $tx;
-                let head: Option<(i64, String)> =
-                    sqlx::query_as(head_sql).fetch_optional(&mut *tx).await?;
-                let head =
-                    head.map_or_else(ChainHead::genesis, |(seq, hash)| ChainHead { seq, hash });
-                let entry = AuditEntry::next(&head, super::now(), actor, action, target, detail);
-                sqlx::query(insert)
-                    .bind(entry.seq)
-                    .bind(entry.at)
-                    .bind(&entry.actor)
-                    .bind(&entry.action)
-                    .bind(&entry.target)
-                    .bind(canonical_json(&entry.detail))
-                    .bind(&entry.prev_hash)
-                    .bind(&entry.hash)
-                    .execute(&mut *tx)
-                    .await?;
+        let entry = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let entry = append_sqlite(&mut tx, actor, action, target, detail).await?;
                 tx.commit().await?;
                 entry
-            }};
-        }
-        let entry = match &self.backend {
-            Backend::Sqlite(pool) => append!(pool.begin_with("BEGIN IMMEDIATE").await?),
+            }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(APPEND_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                append!(tx)
+                let entry = append_postgres(&mut tx, actor, action, target, detail).await?;
+                tx.commit().await?;
+                entry
             }
         };
         Ok(entry)
