@@ -42,6 +42,10 @@ pub struct AppInner {
     pub store: Store,
     /// The live offer catalog.
     pub catalog: Catalog,
+    /// Offer, provider and per-user events (the catalog publishes on it too).
+    pub events: crate::events::SharedBus,
+    /// Open WebSocket connections.
+    pub ws: crate::ws::Registry,
     /// Configured price sources.
     pub sources: Vec<Arc<dyn PriceSource>>,
     pub master_key: MasterKey,
@@ -93,13 +97,16 @@ impl AppState {
             &issuer,
             crate::auth::PasswordHasher::default(),
         );
+        let events = crate::events::local_bus();
         Self(Arc::new(AppInner {
             llm,
+            catalog: Catalog::with_events(Arc::clone(&events)),
+            events,
+            ws: crate::ws::Registry::default(),
             auth,
             rate_limiter: crate::http::rate_limit::RateLimiter::default(),
             settings,
             store,
-            catalog: Catalog::default(),
             sources,
             master_key,
             metrics: telemetry::metrics_handle(),
@@ -201,6 +208,18 @@ pub async fn serve_with(
         () = deadline => tracing::warn!(?timeout, "in-flight requests did not finish in time; closing them"),
     }
     drain.abort();
+    // WebSocket connections outlive the HTTP server: they saw the same token and are
+    // sending close frames (1001).
+    state.ws.tasks.close();
+    if tokio::time::timeout(timeout, state.ws.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = state.ws.tasks.len(),
+            "websocket connections did not close in time"
+        );
+    }
     let workers = match startup.await {
         Ok(Ok(workers)) => workers,
         Ok(Err(e)) => {

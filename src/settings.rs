@@ -18,6 +18,7 @@ use url::Url;
 use crate::secret::{MasterKey, MasterKeyError};
 
 pub mod sources;
+pub mod ws;
 pub use sources::{ProviderCredentials, SourceSpec};
 
 /// Default listen address.
@@ -168,6 +169,8 @@ pub struct Settings {
     /// Browser origins allowed to call the API cross-origin (exact `scheme://host[:port]`);
     /// empty: no cross-origin access.
     pub cors_origins: Vec<String>,
+    /// Caps and timers of the WebSocket gateway (not configurable from outside yet).
+    pub ws: ws::WsLimits,
 }
 
 /// Requests per second per caller, by plan.
@@ -429,6 +432,7 @@ impl RawSettings {
             rate_limits,
             trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
             cors_origins: cors_origins(&mut problems, self.cors_origins.as_deref()),
+            ws: ws::WsLimits::default(),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

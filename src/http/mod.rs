@@ -54,7 +54,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "math", description = "Ranking and estimation engines on your own numbers"),
         (name = "kpi", description = "Market KPIs and insights from live offers and price history"),
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
-        (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys")
+        (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
+        (name = "stream", description = "The WebSocket stream of live offer events and notifications (docs/websocket.md)")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerScheme)
@@ -100,6 +101,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(assistant::router())
         .merge(auth::router())
         .merge(api_keys::router())
+        .merge(crate::ws::router())
 }
 
 /// The OpenAPI document of this build.
