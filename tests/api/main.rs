@@ -23,3 +23,5 @@ mod rate_limits;
 mod security_headers;
 mod shutdown;
 mod storage;
+mod ws;
+mod ws_support;
