@@ -312,6 +312,6 @@ fn offer_events(before: &[Offer], changes: &mut IngestDiff) -> Vec<Event> {
     added
         .chain(repriced)
         .chain(removed)
-        .map(Event::Offer)
+        .map(|e| Event::Offer(Box::new(e)))
         .collect()
 }

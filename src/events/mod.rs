@@ -26,7 +26,7 @@ pub type EventBatch = Arc<Vec<Event>>;
 #[derive(Debug)]
 pub enum Event {
     /// `offer.added`, `offer.price_changed` or `offer.removed`.
-    Offer(OfferEvent),
+    Offer(Box<OfferEvent>),
     /// `provider.status`: a source's freshness changed.
     ProviderStatus(ProviderStatusEvent),
     /// `user.notification`: something for one signed-in user.

@@ -265,16 +265,13 @@ impl Session {
             ));
             return None;
         }
-        let user = match authenticate_token(token, &self.state).await {
-            Ok(Some(user)) => user,
-            Ok(None) | Err(_) => {
-                self.send(protocol::error(
-                    None,
-                    ErrorCode::Unauthorized,
-                    "invalid or expired credential",
-                ));
-                return close(CLOSE_POLICY, "invalid credential");
-            }
+        let Ok(Some(user)) = authenticate_token(token, &self.state).await else {
+            self.send(protocol::error(
+                None,
+                ErrorCode::Unauthorized,
+                "invalid or expired credential",
+            ));
+            return close(CLOSE_POLICY, "invalid credential");
         };
         let max = self.state.settings.ws.max_connections_per_user;
         let Some(seat) = self.state.ws.claim(&user.id, max) else {
