@@ -46,6 +46,8 @@ pub struct AppInner {
     pub events: crate::events::SharedBus,
     /// Open WebSocket connections.
     pub ws: crate::ws::Registry,
+    /// Wakes every ingest worker for an immediate fetch (SIGUSR1; used by the benchmarks).
+    pub refresh_sources: tokio::sync::Notify,
     /// Configured price sources.
     pub sources: Vec<Arc<dyn PriceSource>>,
     pub master_key: MasterKey,
@@ -103,6 +105,7 @@ impl AppState {
             catalog: Catalog::with_events(Arc::clone(&events)),
             events,
             ws: crate::ws::Registry::default(),
+            refresh_sources: tokio::sync::Notify::new(),
             auth,
             rate_limiter: crate::http::rate_limit::RateLimiter::default(),
             settings,
@@ -167,7 +170,37 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let state = AppState::new(settings, store, master_key);
+    refresh_on_sigusr1(&state);
     serve(listener, state, shutdown_signal()).await
+}
+
+/// On SIGUSR1 every price source is fetched at once instead of at its next interval.
+fn refresh_on_sigusr1(state: &AppState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            tracing::warn!("cannot listen for SIGUSR1; sources refresh on their interval only");
+            return;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = state.shutdown.cancelled() => break,
+                    received = usr1.recv() => {
+                        if received.is_none() {
+                            break;
+                        }
+                        tracing::info!("SIGUSR1: fetching every source now");
+                        state.refresh_sources.notify_waiters();
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Serves `state` on `listener` until `signal` resolves, then shuts down gracefully.

@@ -20,7 +20,15 @@ use crate::domain::offer::Offer;
 pub const DEFAULT_CAPACITY: usize = 1024;
 
 /// One batch of events, shared by every consumer.
-pub type EventBatch = Arc<Vec<Event>>;
+#[derive(Debug)]
+pub struct EventBatch {
+    /// When the batch was published (after the changes were committed).
+    pub published_at: chrono::DateTime<chrono::Utc>,
+    pub events: Vec<Event>,
+}
+
+/// A published batch as consumers receive it.
+pub type SharedBatch = Arc<EventBatch>;
 
 /// Something that happened, as consumers see it.
 #[derive(Debug)]
@@ -111,13 +119,13 @@ pub trait EventBus: Send + Sync + fmt::Debug {
     /// Publishes `events` as one batch; an empty batch is dropped.
     fn publish(&self, events: Vec<Event>);
     /// A receiver of every batch published from now on.
-    fn subscribe(&self) -> broadcast::Receiver<EventBatch>;
+    fn subscribe(&self) -> broadcast::Receiver<SharedBatch>;
 }
 
 /// The in-process bus (single node, and the local half of a cross-replica bus).
 #[derive(Debug)]
 pub struct LocalBus {
-    sender: broadcast::Sender<EventBatch>,
+    sender: broadcast::Sender<SharedBatch>,
 }
 
 impl LocalBus {
@@ -141,12 +149,16 @@ impl EventBus for LocalBus {
         }
         let count = events.len();
         // An error only means that nobody listens right now.
-        if self.sender.send(Arc::new(events)).is_ok() {
+        let batch = EventBatch {
+            published_at: chrono::Utc::now(),
+            events,
+        };
+        if self.sender.send(Arc::new(batch)).is_ok() {
             metrics::counter!("events_published_total").increment(count as u64);
         }
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<EventBatch> {
+    fn subscribe(&self) -> broadcast::Receiver<SharedBatch> {
         self.sender.subscribe()
     }
 }
@@ -180,7 +192,7 @@ mod tests {
         bus.publish(vec![note("u1"), note("u2")]);
         for rx in [&mut a, &mut b] {
             let batch = rx.recv().await.unwrap();
-            assert_eq!(batch.len(), 2);
+            assert_eq!(batch.events.len(), 2);
             assert!(rx.try_recv().is_err(), "the empty batch was not sent");
         }
     }

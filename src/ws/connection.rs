@@ -20,7 +20,7 @@ use super::protocol::{self, ClientMessage, ErrorCode};
 use super::subscriptions::{snapshot, Subscriptions};
 use super::{authenticate_token, Seat};
 use crate::app::AppState;
-use crate::events::Event;
+use crate::events::EventBatch;
 use crate::http::auth::AuthUser;
 
 /// Normal closure (idle timeout).
@@ -289,7 +289,7 @@ impl Session {
     }
 
     /// Queues the messages `batch` produces for this connection.
-    fn dispatch(&mut self, batch: &[Event]) {
+    fn dispatch(&mut self, batch: &EventBatch) {
         if self.overflowed {
             // The snapshots of a resync already show this batch's offers; its messages
             // follow them (harmless repeats), so notifications are not lost.

@@ -102,13 +102,14 @@ pub fn resync_required(dropped: u64) -> String {
 }
 
 /// `{"type":"notification",…}` for the signed-in user.
-pub fn notification(kind: &str, payload: &serde_json::Value) -> String {
-    json!({"type": "notification", "kind": kind, "payload": payload}).to_string()
+pub fn notification(kind: &str, at: &str, payload: &serde_json::Value) -> String {
+    json!({"type": "notification", "kind": kind, "at": at, "payload": payload}).to_string()
 }
 
-/// `{"type":"event","id":…,"kind":…,<body>}` where `id_json` is the subscription id
-/// already encoded as JSON and `body` the pre-rendered fields of the event.
-pub fn event(id_json: &str, kind: &str, transition: Option<&str>, body: &str) -> String {
+/// `{"type":"event","id":…,"kind":…,"at":…,<body>}` where `id_json` is the subscription
+/// id already encoded as JSON, `at` when the event was published (RFC 3339) and `body`
+/// the pre-rendered fields of the event.
+pub fn event(id_json: &str, kind: &str, transition: Option<&str>, at: &str, body: &str) -> String {
     let mut out = String::with_capacity(body.len() + id_json.len() + 64);
     out.push_str(r#"{"type":"event","id":"#);
     out.push_str(id_json);
@@ -120,7 +121,9 @@ pub fn event(id_json: &str, kind: &str, transition: Option<&str>, body: &str) ->
         out.push_str(t);
         out.push('"');
     }
-    out.push(',');
+    out.push_str(r#","at":""#);
+    out.push_str(at);
+    out.push_str(r#"","#);
     out.push_str(body);
     out.push('}');
     out
@@ -148,14 +151,17 @@ mod tests {
             &id,
             "offer.price_changed",
             Some("entered"),
+            "2026-01-01T00:00:00.000001Z",
             r#""offer":{"id":"x"}"#,
         );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["id"], "s\"1");
         assert_eq!(v["transition"], "entered");
         assert_eq!(v["offer"]["id"], "x");
+        assert_eq!(v["at"], "2026-01-01T00:00:00.000001Z");
+        assert_eq!(v["at"], "2026-01-01T00:00:00.000001Z");
         let plain: serde_json::Value =
-            serde_json::from_str(&event(&id, "offer.added", None, r#""offer":{}"#)).unwrap();
+            serde_json::from_str(&event(&id, "offer.added", None, "t", r#""offer":{}"#)).unwrap();
         assert!(plain.get("transition").is_none());
     }
 }

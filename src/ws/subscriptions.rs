@@ -13,7 +13,7 @@ use super::protocol::{self, ErrorCode, MAX_ID_CHARS};
 use crate::app::AppState;
 use crate::catalog::Snapshot;
 use crate::domain::query::{Field, Query};
-use crate::events::{Event, OfferChange, OfferEvent, ProviderStatusEvent};
+use crate::events::{Event, EventBatch, OfferChange, OfferEvent, ProviderStatusEvent};
 use crate::http::offer_view::{last_success, OfferView};
 use crate::http::offers::search_response;
 
@@ -89,10 +89,18 @@ impl Subscriptions {
 
     /// The messages `batch` produces for this connection: matching offer and provider
     /// events per subscription, and the notifications addressed to `user`.
-    pub fn messages(&self, state: &AppState, batch: &[Event], user: Option<&str>) -> Vec<String> {
+    pub fn messages(
+        &self,
+        state: &AppState,
+        batch: &EventBatch,
+        user: Option<&str>,
+    ) -> Vec<String> {
         let mut out = Vec::new();
         let mut snapshot: Option<Arc<Snapshot>> = None;
-        for event in batch {
+        let at = batch
+            .published_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for event in &batch.events {
             match event {
                 Event::Offer(e) if !self.subs.is_empty() => {
                     let snapshot = snapshot.get_or_insert_with(|| state.catalog.snapshot());
@@ -103,6 +111,7 @@ impl Subscriptions {
                                 &sub.id_json,
                                 e.change.kind(),
                                 transition,
+                                &at,
                                 body,
                             ));
                         }
@@ -114,11 +123,11 @@ impl Subscriptions {
                         .iter()
                         .filter(|s| wants_source(&s.query, &e.status.source))
                     {
-                        out.push(provider_event(&sub.id_json, e));
+                        out.push(provider_event(&sub.id_json, &at, e));
                     }
                 }
                 Event::Notification(n) if user == Some(n.user_id.as_str()) => {
-                    out.push(protocol::notification(&n.kind, &n.payload));
+                    out.push(protocol::notification(&n.kind, &at, &n.payload));
                 }
                 _ => {}
             }
@@ -200,13 +209,14 @@ fn wants_source(query: &Query, source: &str) -> bool {
         .all(|f| f.test_text(Some(provider)))
 }
 
-fn provider_event(id_json: &str, e: &ProviderStatusEvent) -> String {
+fn provider_event(id_json: &str, at: &str, e: &ProviderStatusEvent) -> String {
     let status = serde_json::to_string(&e.status).unwrap_or_else(|_| "null".into());
     let previous = serde_json::to_string(&e.previous).unwrap_or_else(|_| "null".into());
     protocol::event(
         id_json,
         "provider.status",
         None,
+        at,
         &format!(r#""provider":{status},"previous":{previous}"#),
     )
 }
