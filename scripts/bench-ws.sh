@@ -27,7 +27,7 @@ bench,bench-3,local,L4,1,0.50,available
 CSV
 
 GPUBROKER_DATA_DIR="$DIR/data" GPUBROKER_LISTEN="127.0.0.1:$PORT" \
-  GPUBROKER_SOURCES="file:$DIR/offers.csv" GPUBROKER_LOG_LEVEL=warn \
+  GPUBROKER_SOURCES="file:$DIR/offers.csv" LOG_LEVEL=warn \
   "$TARGET/gpubroker" serve &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
