@@ -14,7 +14,10 @@ ROUNDS=${2:-5}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "open-file limit: $(ulimit -n)"
 
-cargo build --release --bin gpubroker --example ws_load >&2
+# BENCH_NO_BUILD=1 reuses binaries already built (a shared target dir may be locked).
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  cargo build --release --bin gpubroker --example ws_load >&2
+fi
 TARGET=${CARGO_TARGET_DIR:-target}/release
 
 DIR=$(mktemp -d)

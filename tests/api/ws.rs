@@ -435,3 +435,42 @@ async fn ws_idle_clients_are_pinged_and_closed() {
     assert_eq!(close, Some(1000), "closed for idleness");
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_provider_status_reaches_subscriptions_of_that_provider() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let (mut ws, _) = connect(&app, "", &[]).await;
+    let subscriptions = [
+        ("lambda", "provider=lambda instance_type=gpu_8x_h100_sxm5"),
+        ("vast", "provider=vastai"),
+    ];
+    for (id, query) in subscriptions {
+        send(
+            &mut ws,
+            &json!({"type": "subscribe", "id": id, "query": query}),
+        )
+        .await;
+        assert_eq!(recv(&mut ws).await["total"], 0);
+    }
+    // The first ingest of a source adds its offers and makes it known (fresh).
+    ingest(&app, "skypilot:lambda", lambda()).await;
+    let status = loop {
+        let event = recv_type(&mut ws, "event").await;
+        if event["kind"] == "provider.status" {
+            break event;
+        }
+        assert_eq!(event["kind"], "offer.added");
+        assert_eq!(event["id"], "lambda");
+        assert_eq!(event["offer"]["instance_type"], TARGET);
+    };
+    assert_eq!(status["id"], "lambda");
+    assert_eq!(status["provider"]["source"], "skypilot:lambda");
+    assert_eq!(status["provider"]["freshness"], "fresh");
+    assert_eq!(status["previous"], Value::Null);
+    let rest = until_pong(&mut ws).await;
+    assert!(
+        rest.iter().all(|m| m["id"] != "vast"),
+        "nothing for another provider's subscription: {rest:?}"
+    );
+    app.stop().await.unwrap();
+}
