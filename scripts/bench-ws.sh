@@ -14,11 +14,16 @@ ROUNDS=${2:-5}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "open-file limit: $(ulimit -n)"
 
-# BENCH_NO_BUILD=1 reuses binaries already built (a shared target dir may be locked).
-if [ -z "${BENCH_NO_BUILD:-}" ]; then
+# BENCH_BIN_DIR=<dir holding gpubroker and ws_load> skips the build (a shared target dir
+# may be locked, or overwritten by another checkout's build).
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  TARGET=$BENCH_BIN_DIR
+else
   cargo build --release --bin gpubroker --example ws_load >&2
+  TARGET=${CARGO_TARGET_DIR:-target}/release
 fi
-TARGET=${CARGO_TARGET_DIR:-target}/release
+WS_LOAD=$TARGET/ws_load
+[ -x "$WS_LOAD" ] || WS_LOAD=$TARGET/examples/ws_load
 
 DIR=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
@@ -40,7 +45,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null
+# The server must be a build with the WebSocket gateway (426/400 without an upgrade).
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ws")
+[ "$code" = 404 ] && { echo "error: $TARGET/gpubroker has no /ws route (another checkout's build?)" >&2; exit 1; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); server pid $SERVER"
-"$TARGET/examples/ws_load" --url "ws://127.0.0.1:$PORT/ws" --pid "$SERVER" \
+"$WS_LOAD" --url "ws://127.0.0.1:$PORT/ws" --pid "$SERVER" \
   --file "$DIR/offers.csv" --clients "$CLIENTS" --rounds "$ROUNDS"

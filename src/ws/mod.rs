@@ -87,7 +87,7 @@ pub async fn connect(
     Ok(upgrade
         .max_message_size(limits.max_message_bytes.saturating_mul(4))
         .max_frame_size(limits.max_message_bytes.saturating_mul(4))
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(8192)
         .on_upgrade(move |socket| tracker.track_future(connection::run(socket, state, user, seat))))
 }

@@ -89,18 +89,22 @@ async fn ws_snapshot_matches_the_query_and_price_changes_reach_matching_subscrip
     let cheap = recv_type(&mut ws, "snapshot").await;
     assert!(ids(&cheap).contains(&id), "{cheap}");
 
+    send(&mut ws, &json!({"type": "subscribe", "id": "pricey", "query": format!("instance_type={TARGET} price>{threshold}")})).await;
+    let pricey = recv_type(&mut ws, "snapshot").await;
+    assert!(!ids(&pricey).contains(&id), "{pricey}");
+
     let mut moved = lambda();
     moved.offers[target].price = Some(MicroUsd(old.0 + 1_000_000));
     ingest(&app, "skypilot:lambda", moved).await;
 
     let mut seen = Vec::new();
-    while seen.len() < 2 {
+    while seen.len() < 3 {
         let event = recv_type(&mut ws, "event").await;
         seen.push(event);
     }
     seen.extend(until_pong(&mut ws).await);
     let events: Vec<&Value> = seen.iter().filter(|m| m["type"] == "event").collect();
-    assert_eq!(events.len(), 2, "one per matching subscription: {seen:?}");
+    assert_eq!(events.len(), 3, "one per matching subscription: {seen:?}");
     let h100 = events
         .iter()
         .find(|e| e["id"] == "h100")
