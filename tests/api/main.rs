@@ -24,4 +24,5 @@ mod security_headers;
 mod shutdown;
 mod storage;
 mod ws;
+mod ws_limits;
 mod ws_support;
