@@ -202,3 +202,43 @@ async fn ws_idle_clients_are_pinged_and_closed() {
     assert_eq!(close, Some(1000), "closed for idleness");
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_connections_per_user_are_capped() {
+    let app = spawn_app_configured(Backend::Sqlite, None, |s| {
+        s.ws.max_connections_per_user = 1;
+    })
+    .await
+    .unwrap();
+    let pair = crate::auth::register_and_login(&app, "cap@example.com").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let bearer = format!("Bearer {token}");
+    let (first, _) = connect(&app, "", &[("authorization", &bearer)]).await;
+    assert_eq!(
+        try_connect(&app, "", &[("authorization", &bearer)])
+            .await
+            .err(),
+        Some(429),
+        "a second connection of the same user is refused"
+    );
+    let (mut by_message, _) = connect(&app, "", &[]).await;
+    send(&mut by_message, &json!({"type": "auth", "token": token})).await;
+    assert_eq!(recv(&mut by_message).await["code"], "too_many_connections");
+    assert_eq!(close_code(&mut by_message).await, 1008);
+    let (_anonymous, _) = connect(&app, "", &[]).await;
+
+    drop(first);
+    let mut reopened = false;
+    for _ in 0..50 {
+        if try_connect(&app, "", &[("authorization", &bearer)])
+            .await
+            .is_ok()
+        {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reopened, "closing a connection frees its place");
+    app.stop().await.unwrap();
+}
