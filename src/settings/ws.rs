@@ -14,6 +14,9 @@ pub struct WsLimits {
     /// Messages waiting to be written to one client; beyond it the client gets
     /// `resync_required` and fresh snapshots instead of the missed events.
     pub queue_size: usize,
+    /// Bytes of text waiting for one client beyond which further messages are dropped the
+    /// same way (a single message always fits into an empty queue).
+    pub max_queue_bytes: usize,
     /// How often the server pings the client.
     pub heartbeat: Duration,
     /// A connection silent for this long (no message, no pong) is closed.
@@ -29,6 +32,7 @@ impl Default for WsLimits {
             max_subscriptions: 20,
             max_connections_per_user: 20,
             queue_size: 256,
+            max_queue_bytes: 1024 * 1024,
             heartbeat: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),
             snapshot_limit: 50,

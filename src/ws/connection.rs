@@ -2,11 +2,14 @@
 //! into a bounded queue, and a writer that drains the queue to the socket, both driven by
 //! the connection's single task.
 //!
-//! The reader never waits for the client: when the queue is full the message is dropped
-//! and the connection is marked overflowed; as soon as the queue has room again the client
-//! gets `resync_required` and a fresh snapshot of every subscription. A slow client thus
-//! costs at most `queue_size` messages of memory.
+//! The reader never waits for the client: when the queue is full (by count, or by bytes:
+//! a message is refused when others wait and it would pass `max_queue_bytes`) the message
+//! is dropped and the connection is marked overflowed; once the queue has drained the
+//! client gets `resync_required` and a fresh snapshot of every subscription. A slow client
+//! thus costs at most one queue of memory plus one set of snapshots.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -52,10 +55,15 @@ pub(super) async fn run(
     let queue = limits.queue_size.max(limits.max_subscriptions + 2);
     let (mut sink, stream) = socket.split();
     let (tx, rx) = mpsc::channel::<Message>(queue);
+    let queued = Arc::new(AtomicUsize::new(0));
     let frame = {
-        let writer = write_loop(&mut sink, rx);
+        let writer = write_loop(&mut sink, rx, &queued);
         tokio::pin!(writer);
-        let session = Session::new(state.clone(), user, seat, tx);
+        let out = Outbox {
+            tx,
+            queued: Arc::clone(&queued),
+        };
+        let session = Session::new(state.clone(), user, seat, out);
         let reader = session.run(stream);
         tokio::pin!(reader);
         let frame = tokio::select! {
@@ -77,13 +85,19 @@ pub(super) async fn run(
 
 /// Writes queued messages, flushing after each burst; ends when the queue closes or the
 /// socket fails.
-async fn write_loop(sink: &mut SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
+async fn write_loop(
+    sink: &mut SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    queued: &AtomicUsize,
+) {
     while let Some(message) = rx.recv().await {
+        queued.fetch_sub(text_len(&message), Ordering::Relaxed);
         if sink.feed(message).await.is_err() {
             return;
         }
         for _ in 0..WRITE_BATCH {
             let Ok(message) = rx.try_recv() else { break };
+            queued.fetch_sub(text_len(&message), Ordering::Relaxed);
             if sink.feed(message).await.is_err() {
                 return;
             }
@@ -92,6 +106,19 @@ async fn write_loop(sink: &mut SplitSink<WebSocket, Message>, mut rx: mpsc::Rece
             return;
         }
     }
+}
+
+fn text_len(message: &Message) -> usize {
+    match message {
+        Message::Text(t) => t.len(),
+        _ => 0,
+    }
+}
+
+/// The sending end of a connection's queue, with the bytes of text waiting in it.
+struct Outbox {
+    tx: mpsc::Sender<Message>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// The `ws_connections` gauge, held for the life of a connection.
@@ -123,32 +150,30 @@ struct Session {
     user: Option<AuthUser>,
     /// This connection's place in its user's connection count.
     seat: Option<Seat>,
-    tx: mpsc::Sender<Message>,
+    out: Outbox,
     subs: Subscriptions,
     /// No client message was handled yet (`auth` is only accepted then).
     first: bool,
     /// Messages were dropped; a resync is owed.
     overflowed: bool,
     dropped: u64,
+    /// Sending a resync's snapshots, which may pass the byte cap (the queue was empty).
+    resyncing: bool,
     last_heard: Instant,
 }
 
 impl Session {
-    fn new(
-        state: AppState,
-        user: Option<AuthUser>,
-        seat: Option<Seat>,
-        tx: mpsc::Sender<Message>,
-    ) -> Self {
+    fn new(state: AppState, user: Option<AuthUser>, seat: Option<Seat>, out: Outbox) -> Self {
         Self {
             state,
             user,
             seat,
-            tx,
+            out,
             subs: Subscriptions::default(),
             first: true,
             overflowed: false,
             dropped: 0,
+            resyncing: false,
             last_heard: Instant::now(),
         }
     }
@@ -211,7 +236,7 @@ impl Session {
                         return close(CLOSE_NORMAL, "idle timeout");
                     }
                     // A full queue already means a resync is owed; the ping can wait.
-                    let _ = self.tx.try_send(Message::Ping(Default::default()));
+                    let _ = self.out.tx.try_send(Message::Ping(Default::default()));
                 }
                 _ = retry.tick(), if self.overflowed => self.try_resync(),
             }
@@ -308,7 +333,8 @@ impl Session {
 
     /// Sends `resync_required` and fresh snapshots once the queue has room for them all.
     fn try_resync(&mut self) {
-        if self.tx.capacity() < self.subs.len() + 1 {
+        let drained = self.out.queued.load(Ordering::Relaxed) == 0;
+        if !drained || self.out.tx.capacity() < self.subs.len() + 1 {
             return;
         }
         self.overflowed = false;
@@ -320,9 +346,11 @@ impl Session {
             .iter()
             .map(|sub| snapshot(&self.state, sub, limit))
             .collect();
+        self.resyncing = true;
         for text in snapshots {
             self.send(text);
         }
+        self.resyncing = false;
     }
 
     /// Queues `text`, or marks the connection overflowed when the queue is full.
@@ -331,15 +359,29 @@ impl Session {
             self.dropped += 1;
             return;
         }
-        match self.tx.try_send(Message::text(text)) {
+        let len = text.len();
+        let queued = self.out.queued.load(Ordering::Relaxed);
+        let max = self.state.settings.ws.max_queue_bytes;
+        if queued > 0 && queued + len > max && !self.resyncing {
+            self.overflow();
+            return;
+        }
+        self.out.queued.fetch_add(len, Ordering::Relaxed);
+        match self.out.tx.try_send(Message::text(text)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!("ws_queue_overflows_total").increment(1);
-                self.overflowed = true;
-                self.dropped += 1;
+                self.out.queued.fetch_sub(len, Ordering::Relaxed);
+                self.overflow();
             }
             // The writer has stopped: the connection is ending anyway.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+
+    /// Marks the connection overflowed: this and later messages are dropped until a resync.
+    fn overflow(&mut self) {
+        metrics::counter!("ws_queue_overflows_total").increment(1);
+        self.overflowed = true;
+        self.dropped += 1;
     }
 }

@@ -98,12 +98,29 @@ async fn ws_too_many_subscriptions_is_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_slow_consumer_gets_resync_required_and_a_fresh_snapshot() {
-    let app = spawn_app_configured(Backend::Sqlite, None, |s| {
+    slow_consumer(|s| {
         s.ws.max_subscriptions = 2;
         s.ws.queue_size = 4;
     })
-    .await
-    .unwrap();
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_queue_bytes_cap_also_triggers_resync() {
+    // The count cap alone would hold every event.
+    slow_consumer(|s| {
+        s.ws.max_queue_bytes = 4096;
+        s.ws.queue_size = 1000;
+    })
+    .await;
+}
+
+/// 374 new offers at once reach a client whose queue holds far fewer: events are dropped,
+/// then `resync_required` and a snapshot with every offer arrive.
+async fn slow_consumer(configure: impl FnOnce(&mut gpubroker::settings::Settings)) {
+    let app = spawn_app_configured(Backend::Sqlite, None, configure)
+        .await
+        .unwrap();
     let (mut ws, _) = connect(&app, "", &[]).await;
     send(
         &mut ws,
