@@ -42,6 +42,12 @@ pub struct AppInner {
     pub store: Store,
     /// The live offer catalog.
     pub catalog: Catalog,
+    /// Offer, provider and per-user events (the catalog publishes on it too).
+    pub events: crate::events::SharedBus,
+    /// Open WebSocket connections.
+    pub ws: crate::ws::Registry,
+    /// Wakes every ingest worker for an immediate fetch (SIGUSR1; used by the benchmarks).
+    pub refresh_sources: tokio::sync::Notify,
     /// Configured price sources.
     pub sources: Vec<Arc<dyn PriceSource>>,
     pub master_key: MasterKey,
@@ -86,14 +92,18 @@ impl AppState {
             .clone()
             .map(|llm| crate::assistant::llm::LlmClient::new(llm, settings.outbound));
         let auth = crate::auth::Auth::new(store.clone(), master_key.clone(), &settings);
+        let events = crate::events::local_bus();
         Self(Arc::new(AppInner {
             llm,
+            catalog: Catalog::with_events(Arc::clone(&events)),
+            events,
+            ws: crate::ws::Registry::default(),
+            refresh_sources: tokio::sync::Notify::new(),
             auth,
             rate_limiter: crate::http::rate_limit::RateLimiter::default(),
             ledger: crate::ledger::Ledger::new(store.clone()),
             settings,
             store,
-            catalog: Catalog::default(),
             sources,
             master_key,
             metrics: telemetry::metrics_handle(),
@@ -154,7 +164,37 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let state = AppState::new(settings, store, master_key);
+    refresh_on_sigusr1(&state);
     serve(listener, state, shutdown_signal()).await
+}
+
+/// On SIGUSR1 every price source is fetched at once instead of at its next interval.
+fn refresh_on_sigusr1(state: &AppState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            tracing::warn!("cannot listen for SIGUSR1; sources refresh on their interval only");
+            return;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = state.shutdown.cancelled() => break,
+                    received = usr1.recv() => {
+                        if received.is_none() {
+                            break;
+                        }
+                        tracing::info!("SIGUSR1: fetching every source now");
+                        state.refresh_sources.notify_waiters();
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Serves `state` on `listener` until `signal` resolves, then shuts down gracefully.
@@ -195,6 +235,18 @@ pub async fn serve_with(
         () = deadline => tracing::warn!(?timeout, "in-flight requests did not finish in time; closing them"),
     }
     drain.abort();
+    // WebSocket connections outlive the HTTP server: they saw the same token and are
+    // sending close frames (1001).
+    state.ws.tasks.close();
+    if tokio::time::timeout(timeout, state.ws.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = state.ws.tasks.len(),
+            "websocket connections did not close in time"
+        );
+    }
     let workers = match startup.await {
         Ok(Ok(workers)) => workers,
         Ok(Err(e)) => {

@@ -19,6 +19,7 @@ use crate::secret::{MasterKey, MasterKeyError};
 
 pub mod mail;
 pub mod sources;
+pub mod ws;
 pub use sources::{ProviderCredentials, SourceSpec};
 
 /// Default listen address.
@@ -176,6 +177,8 @@ pub struct Settings {
     pub mail: mail::MailSettings,
     /// Which addresses outbound requests to configured URLs may reach.
     pub outbound: crate::net_guard::Reach,
+    /// Caps and timers of the WebSocket gateway (not configurable from outside yet).
+    pub ws: ws::WsLimits,
 }
 
 /// Requests per second per caller, by plan.
@@ -472,6 +475,7 @@ impl RawSettings {
             cors_origins: cors_origins(&mut problems, self.cors_origins.as_deref()),
             mail,
             outbound,
+            ws: ws::WsLimits::default(),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

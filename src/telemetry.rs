@@ -103,6 +103,15 @@ fn describe_metrics() {
         "gpubroker_build_info",
         "build information; the value is always 1"
     );
+    metrics::describe_gauge!("ws_connections", "open WebSocket connections");
+    metrics::describe_counter!(
+        "ws_queue_overflows_total",
+        "WebSocket clients whose send queue overflowed (each then gets resync_required)"
+    );
+    metrics::describe_counter!(
+        "events_published_total",
+        "events published on the in-process bus while someone listened"
+    );
     metrics::describe_gauge!(
         "gpubroker_ready",
         "1 when the server is ready for traffic, 0 otherwise"

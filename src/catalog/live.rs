@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::ingest::{diff, IngestDiff};
 use super::Snapshot;
 use crate::domain::offer::Offer;
+use crate::events::{Event, OfferChange, OfferEvent, ProviderStatusEvent, SharedBus};
 use crate::providers::ParseReport;
 use crate::store::offers::SourceHealth;
 use crate::store::{Store, StoreError};
@@ -21,11 +22,19 @@ use crate::store::{Store, StoreError};
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(86_400);
 
 /// The live catalog.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Catalog {
     by_source: Mutex<BTreeMap<String, Vec<Offer>>>,
     snapshot: RwLock<Arc<Snapshot>>,
     statuses: RwLock<Vec<SourceStatus>>,
+    /// Where offer changes and source health changes are published.
+    events: SharedBus,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::with_events(crate::events::local_bus())
+    }
 }
 
 /// How fresh a source is.
@@ -72,6 +81,21 @@ pub struct IngestSummary {
 }
 
 impl Catalog {
+    /// An empty catalog publishing its changes on `events`.
+    pub fn with_events(events: SharedBus) -> Self {
+        Self {
+            by_source: Mutex::default(),
+            snapshot: RwLock::default(),
+            statuses: RwLock::default(),
+            events,
+        }
+    }
+
+    /// The bus this catalog publishes on.
+    pub fn events(&self) -> &SharedBus {
+        &self.events
+    }
+
     /// Replaces the contents with every live offer in the database.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
         let mut by_source: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
@@ -125,11 +149,30 @@ impl Catalog {
             .filter(|s| s.freshness == Freshness::Stale)
             .map(|s| s.source.clone())
             .collect();
-        *self
-            .statuses
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = statuses;
+        let previous = std::mem::replace(
+            &mut *self
+                .statuses
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            statuses.clone(),
+        );
         self.set_stale(stale);
+        let events = statuses
+            .into_iter()
+            .filter_map(|status| {
+                let before = previous
+                    .iter()
+                    .find(|p| p.source == status.source)
+                    .map(|p| p.freshness);
+                (before != Some(status.freshness)).then(|| {
+                    Event::ProviderStatus(ProviderStatusEvent {
+                        status,
+                        previous: before,
+                    })
+                })
+            })
+            .collect();
+        self.events.publish(events);
         Ok(())
     }
 
@@ -203,7 +246,9 @@ pub fn freshness(
 }
 
 /// Normalises a fetched report, diffs it against the stored offers of `source`, writes the
-/// changes in one transaction and, when given, updates the live catalog.
+/// changes in one transaction and, when given, updates the live catalog and then publishes
+/// the changes on its event bus (after the commit, so consumers never see an uncommitted
+/// change).
 pub async fn ingest_report(
     store: &Store,
     catalog: Option<&Catalog>,
@@ -223,7 +268,7 @@ pub async fn ingest_report(
         })
         .collect();
     let current = store.live_offers_of(source).await?;
-    let changes: IngestDiff = diff(&current, fetched);
+    let mut changes: IngestDiff = diff(&current, fetched);
     store
         .apply_ingest(source, &changes, crate::store::now(), latency_ms)
         .await?;
@@ -241,7 +286,32 @@ pub async fn ingest_report(
         live: changes.live,
     };
     if let Some(catalog) = catalog {
-        catalog.replace_source(source, changes.current);
+        let events = offer_events(&current, &mut changes);
+        catalog.replace_source(source, std::mem::take(&mut changes.current));
+        catalog.events.publish(events);
     }
     Ok(summary)
+}
+
+/// The offer events of one ingest: added, repriced (with the previous offer) and removed
+/// (the offer as last stored).
+fn offer_events(before: &[Offer], changes: &mut IngestDiff) -> Vec<Event> {
+    let old: HashMap<&str, &Offer> = before.iter().map(|o| (o.id.as_str(), o)).collect();
+    let added = std::mem::take(&mut changes.added)
+        .into_iter()
+        .map(|o| OfferEvent::new(OfferChange::Added, o, None));
+    let repriced = std::mem::take(&mut changes.repriced).into_iter().map(|o| {
+        let previous = old.get(o.id.as_str()).map(|p| (*p).clone());
+        OfferEvent::new(OfferChange::PriceChanged, o, previous)
+    });
+    let removed = changes
+        .closed
+        .iter()
+        .filter_map(|id| old.get(id.as_str()))
+        .map(|o| OfferEvent::new(OfferChange::Removed, (*o).clone(), None));
+    added
+        .chain(repriced)
+        .chain(removed)
+        .map(|e| Event::Offer(Box::new(e)))
+        .collect()
 }

@@ -257,6 +257,13 @@ impl Snapshot {
         }
     }
 
+    /// Whether `offer` (from this snapshot or not: a changed or removed one) passes
+    /// `query`'s filters, with staleness judged by this snapshot.
+    pub fn offer_matches(&self, query: &Query, offer: &Offer) -> bool {
+        (mentions_stale(query) || !self.is_stale(offer))
+            && query.filters.iter().all(|f| matches(self, offer, f))
+    }
+
     /// Runs `query` with its own limit (default [`DEFAULT_LIMIT`]).
     pub fn search(&self, query: &Query) -> SearchPage<'_> {
         let limit = query.limit.map_or(DEFAULT_LIMIT, |l| l as usize);

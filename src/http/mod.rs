@@ -61,7 +61,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
         (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
         (name = "admin", description = "Configuration store, audit log and signing keys (staff only)"),
-        (name = "billing", description = "Wallet balance, holds and ledger transactions")
+        (name = "billing", description = "Wallet balance, holds and ledger transactions"),
+        (name = "stream", description = "The WebSocket stream of live offer events and notifications (docs/websocket.md)")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerScheme)
@@ -111,6 +112,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(session::router())
         .merge(admin::router())
         .merge(billing::router())
+        .merge(crate::ws::router())
 }
 
 /// The OpenAPI document of this build.

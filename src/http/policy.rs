@@ -127,6 +127,9 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("GET", "/api/v2/openapi.json", PUBLIC),
     route("GET", "/api/v2/docs", PUBLIC),
     route("GET", "/.well-known/jwks.json", PUBLIC),
+    // The live stream: public prices for anyone; a credential adds the user's own
+    // notifications.
+    route("GET", "/ws", PUBLIC),
     // Catalog, math, KPIs and the assistant: public market data.
     route("GET", "/api/v2/offers", PUBLIC),
     route("GET", "/api/v2/offers/facets", PUBLIC),

@@ -15,7 +15,8 @@ use crate::providers::source::PriceSource;
 /// How often source freshness is recomputed even when no fetch finishes.
 pub const FRESHNESS_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Fetches `source` every interval until `token` is cancelled.
+/// Fetches `source` every interval (or at once when `refresh_sources` is notified) until
+/// `token` is cancelled.
 pub async fn run(state: AppState, source: Arc<dyn PriceSource>, token: CancellationToken) {
     let breaker = CircuitBreaker::new(source.policy());
     loop {
@@ -23,6 +24,7 @@ pub async fn run(state: AppState, source: Arc<dyn PriceSource>, token: Cancellat
         tokio::select! {
             () = token.cancelled() => break,
             () = tokio::time::sleep(source.policy().interval) => {}
+            () = state.refresh_sources.notified() => {}
         }
     }
     tracing::debug!(source = source.id(), "ingest worker stopped");

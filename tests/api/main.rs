@@ -31,3 +31,6 @@ mod security_headers;
 mod sessions;
 mod shutdown;
 mod storage;
+mod ws;
+mod ws_limits;
+mod ws_support;
