@@ -141,6 +141,25 @@ impl AppState {
     }
 }
 
+/// Takes provider API keys the environment does not set from the configuration store. A
+/// database without the store yet (first start, before migrations) has none to give.
+async fn stored_provider_keys(settings: &mut Settings, store: &Store, master_key: &MasterKey) {
+    let config = match crate::config::ConfigStore::new(store.clone(), master_key) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot open the configuration store for provider keys");
+            return;
+        }
+    };
+    match crate::config::providers::fill_provider_keys(&mut settings.credentials, &config).await {
+        Ok(taken) if !taken.is_empty() => {
+            tracing::info!(keys = ?taken, "provider API keys from the configuration store");
+        }
+        Ok(_) => {}
+        Err(err) => tracing::debug!(error = %err, "no provider keys from the configuration store"),
+    }
+}
+
 /// Opens the database and serves until SIGTERM or SIGINT.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
@@ -163,6 +182,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
+    let mut settings = settings;
+    stored_provider_keys(&mut settings, &store, &master_key).await;
     let state = AppState::new(settings, store, master_key);
     refresh_on_sigusr1(&state);
     serve(listener, state, shutdown_signal()).await

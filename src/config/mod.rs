@@ -18,6 +18,7 @@ use crate::store::{Store, StoreError};
 
 pub mod crypto;
 pub mod import;
+pub mod providers;
 mod records;
 pub mod types;
 pub mod vault;

@@ -24,6 +24,7 @@ both_backends!(
     import_env_and_json_files,
     typed_values_are_validated,
     cache_serves_reads_until_set_or_expiry,
+    provider_keys_come_from_the_store_unless_the_environment_sets_them,
 );
 
 fn secret() -> SetOptions {
@@ -528,4 +529,30 @@ async fn sealed_entries_move_between_backends_through_backups() {
         on_back.get("moved.flag").await.unwrap().unwrap().as_bool(),
         Some(true)
     );
+}
+
+/// Provider API keys stored as secrets fill what the environment leaves unset; keys from
+/// the environment win.
+async fn provider_keys_come_from_the_store_unless_the_environment_sets_them(backend: Backend) {
+    use gpubroker::config::providers::{fill_provider_keys, LAMBDA_KEY, RUNPOD_KEY};
+    let Some((_db, _store, _key, config)) = setup(backend).await else {
+        return;
+    };
+    config
+        .set(RUNPOD_KEY, "rp-from-store", secret(), "test")
+        .await
+        .unwrap();
+    config
+        .set(LAMBDA_KEY, "lambda-from-store", secret(), "test")
+        .await
+        .unwrap();
+    let mut credentials = gpubroker::settings::ProviderCredentials {
+        lambda_key: Some("lambda-from-env".into()),
+        ..Default::default()
+    };
+    let taken = fill_provider_keys(&mut credentials, &config).await.unwrap();
+    assert_eq!(taken, [RUNPOD_KEY]);
+    assert_eq!(credentials.runpod_key.as_deref(), Some("rp-from-store"));
+    assert_eq!(credentials.lambda_key.as_deref(), Some("lambda-from-env"));
+    assert_eq!(credentials.vastai_key, None);
 }
