@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, Backend, Store, StoreError};
+use super::{in_tx, on_pool, Store, StoreError};
 
 /// One stored message.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -41,32 +41,24 @@ impl Store {
             VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at";
         let insert = "INSERT INTO ai_messages (conversation_id, role, content, data, created_at) \
             VALUES ($1, $2, $3, $4, $5)";
-        macro_rules! run {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                sqlx::query(upsert)
+        in_tx!(self, |tx| {
+            sqlx::query(upsert)
+                .bind(id)
+                .bind(owner)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            for (role, content, data) in messages {
+                sqlx::query(insert)
                     .bind(id)
-                    .bind(owner)
+                    .bind(role)
+                    .bind(content)
+                    .bind(data)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                for (role, content, data) in messages {
-                    sqlx::query(insert)
-                        .bind(id)
-                        .bind(role)
-                        .bind(content)
-                        .bind(data)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-            }};
-        }
-        match &self.backend {
-            Backend::Sqlite(pool) => run!(pool),
-            Backend::Postgres(pool) => run!(pool),
-        }
+            }
+        });
         Ok(())
     }
 

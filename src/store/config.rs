@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, Backend, Store, StoreError};
+use super::{in_tx, on_pool, Store, StoreError};
 
 /// One data key of the ring, sealed with the master key.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -136,47 +136,39 @@ impl Store {
             WHERE version < $2 AND retired_at IS NULL";
         let update = "UPDATE config_entries SET sealed = $1 WHERE key = $2 AND sealed = $3";
         let secrets = "SELECT COUNT(*) FROM config_entries WHERE is_secret";
-        macro_rules! run {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let added = sqlx::query(insert)
-                    .bind(version)
-                    .bind(wrapped_key)
-                    .bind(now)
+        in_tx!(self, |tx| {
+            let added = sqlx::query(insert)
+                .bind(version)
+                .bind(wrapped_key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if added != 1 {
+                return Ok(false);
+            }
+            sqlx::query(retire)
+                .bind(now)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            for (key, old, new) in resealed {
+                let n = sqlx::query(update)
+                    .bind(new)
+                    .bind(key)
+                    .bind(old)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                if added != 1 {
+                if n != 1 {
                     return Ok(false);
                 }
-                sqlx::query(retire)
-                    .bind(now)
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
-                for (key, old, new) in resealed {
-                    let n = sqlx::query(update)
-                        .bind(new)
-                        .bind(key)
-                        .bind(old)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if n != 1 {
-                        return Ok(false);
-                    }
-                }
-                let total: i64 = sqlx::query_scalar(secrets).fetch_one(&mut *tx).await?;
-                if usize::try_from(total).ok() != Some(resealed.len()) {
-                    return Ok(false);
-                }
-                tx.commit().await?;
-            }};
-        }
-        match &self.backend {
-            Backend::Sqlite(pool) => run!(pool),
-            Backend::Postgres(pool) => run!(pool),
-        }
+            }
+            let total: i64 = sqlx::query_scalar(secrets).fetch_one(&mut *tx).await?;
+            if usize::try_from(total).ok() != Some(resealed.len()) {
+                return Ok(false);
+            }
+        });
         Ok(true)
     }
 }

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{on_pool, Backend, Store, StoreError};
+use super::{in_tx, on_pool, Store, StoreError};
 use crate::catalog::ingest::IngestDiff;
 use crate::domain::gpu;
 use crate::domain::money::MicroUsd;
@@ -241,18 +241,9 @@ impl Store {
         latency_ms: i64,
     ) -> Result<(), StoreError> {
         let live = i32::try_from(diff.live).unwrap_or(i32::MAX);
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                apply_diff!(tx, source, diff, now, latency_ms, live);
-                tx.commit().await?;
-            }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                apply_diff!(tx, source, diff, now, latency_ms, live);
-                tx.commit().await?;
-            }
-        }
+        in_tx!(self, |tx| {
+            apply_diff!(tx, source, diff, now, latency_ms, live);
+        });
         Ok(())
     }
 
