@@ -275,7 +275,7 @@ impl Session {
                 };
                 self.send(text);
             }
-            ClientMessage::Ping => self.send(protocol::pong()),
+            ClientMessage::Ping => self.reply(protocol::pong()),
         }
         None
     }
@@ -375,6 +375,19 @@ impl Session {
             }
             // The writer has stopped: the connection is ending anyway.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Queues a small answer to the client's own request (`pong`) outside the byte cap and
+    /// the overflow state: the client is waiting for it, and a queue that still counts a
+    /// snapshot the socket has already delivered must not swallow it. The channel's length
+    /// still bounds it; when even that is full the client is not reading and the answer
+    /// is dropped.
+    fn reply(&mut self, text: String) {
+        let len = text.len();
+        self.out.queued.fetch_add(len, Ordering::Relaxed);
+        if self.out.tx.try_send(Message::text(text)).is_err() {
+            self.out.queued.fetch_sub(len, Ordering::Relaxed);
         }
     }
 
