@@ -381,29 +381,8 @@ async fn me_without_or_with_a_bad_token_is_401(backend: Backend) {
 
 #[test]
 fn admin_create_user_cli_creates_an_admin() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(crate::common::binary())
-            .args(args)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("GPUBROKER_DATA_DIR", dir.path().join("data"))
-            .env("LOG_LEVEL", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], stdin: &str| crate::common::cli(dir.path(), args, stdin);
     let args = [
         "admin",
         "create-user",

@@ -333,3 +333,27 @@ pub async fn raw_sql(settings: &gpubroker::settings::Settings, sql: &str) {
         }
     }
 }
+
+/// Runs the real binary on a SQLite data dir, with `stdin` piped in.
+pub fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::common::binary())
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("GPUBROKER_DATA_DIR", dir.join("data"))
+        .env("LOG_LEVEL", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cli");
+    child
+        .stdin
+        .take()
+        .expect("cli")
+        .write_all(stdin.as_bytes())
+        .expect("cli");
+    child.wait_with_output().expect("cli")
+}

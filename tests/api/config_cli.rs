@@ -5,31 +5,7 @@ use std::time::Duration;
 use gpubroker::config::{ConfigStore, MASK};
 use gpubroker::secret::MasterKey;
 
-use crate::common::{Backend, TestDb};
-
-/// Runs the real binary on a SQLite data dir, with `stdin` piped in.
-fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(crate::common::binary())
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("GPUBROKER_DATA_DIR", dir.join("data"))
-        .env("LOG_LEVEL", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+use crate::common::{cli, Backend, TestDb};
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
