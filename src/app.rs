@@ -63,6 +63,8 @@ pub struct AppInner {
     pub rate_limiter: crate::http::rate_limit::RateLimiter,
     /// The double-entry ledger (wallets, holds).
     pub ledger: crate::ledger::Ledger,
+    /// Checkouts, gateway webhooks, refunds and subscriptions.
+    pub payments: crate::payments::Payments,
     phase: AtomicU8,
 }
 
@@ -93,6 +95,13 @@ impl AppState {
             .map(|llm| crate::assistant::llm::LlmClient::new(llm, settings.outbound));
         let auth = crate::auth::Auth::new(store.clone(), master_key.clone(), &settings);
         let events = crate::events::local_bus();
+        let ledger = crate::ledger::Ledger::new(store.clone());
+        let payments = crate::payments::Payments::new(
+            Arc::new(settings.clone()),
+            store.clone(),
+            ledger.clone(),
+            &master_key,
+        );
         Self(Arc::new(AppInner {
             llm,
             catalog: Catalog::with_events(Arc::clone(&events)),
@@ -101,7 +110,8 @@ impl AppState {
             refresh_sources: tokio::sync::Notify::new(),
             auth,
             rate_limiter: crate::http::rate_limit::RateLimiter::default(),
-            ledger: crate::ledger::Ledger::new(store.clone()),
+            ledger,
+            payments,
             settings,
             store,
             sources,
@@ -237,6 +247,7 @@ pub async fn serve_with(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
+    state.payments.set_local_addr(addr);
     let startup = tokio::spawn(start(state.clone()));
     let drain = tokio::spawn(drain_on(signal, state.clone()));
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), backend = state.store.kind().as_str(), "listening");

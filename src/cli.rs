@@ -203,6 +203,19 @@ pub struct SettingsArgs {
     /// only, refused in production [default: false].
     #[arg(long, env = "GPUBROKER_ALLOW_PRIVATE_URLS", global = true, value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_urls: Option<bool>,
+    /// Payment gateway: `sandbox` (built in, no real money; development only) or `stripe`
+    /// [default: stripe when GPUBROKER_STRIPE_SECRET_KEY is set, else sandbox].
+    #[arg(long, env = "GPUBROKER_PAYMENT_GATEWAY", global = true)]
+    pub payment_gateway: Option<String>,
+    /// Stripe secret API key (sk_live_… or sk_test_…).
+    #[arg(long, env = "GPUBROKER_STRIPE_SECRET_KEY", global = true, hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Signing secret of the Stripe webhook endpoint (whsec_…).
+    #[arg(long, env = "GPUBROKER_STRIPE_WEBHOOK_SECRET", global = true, hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe API base URL [default: https://api.stripe.com].
+    #[arg(long, env = "GPUBROKER_STRIPE_API_URL", global = true)]
+    pub stripe_api_url: Option<String>,
 }
 
 impl SettingsArgs {
@@ -249,6 +262,10 @@ impl SettingsArgs {
             smtp_url: self.smtp_url,
             mail_from: self.mail_from,
             allow_private_urls: self.allow_private_urls,
+            payment_gateway: self.payment_gateway,
+            stripe_secret_key: self.stripe_secret_key,
+            stripe_webhook_secret: self.stripe_webhook_secret,
+            stripe_api_url: self.stripe_api_url,
         };
         flags.layer_over(file_layer).validate()
     }

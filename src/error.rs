@@ -39,6 +39,9 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// An upstream service (a payment gateway) refused or failed the request.
+    #[error("{0}")]
+    BadGateway(String),
     /// An unexpected failure; the cause is logged, the client sees a generic message.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -77,6 +80,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,6 +100,7 @@ impl ApiError {
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "service_unavailable",
+            Self::BadGateway(_) => "bad_gateway",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -122,6 +127,7 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         415 => "unsupported_media_type",
         422 => "validation_failed",
         429 => "rate_limited",
+        502 => "bad_gateway",
         503 => "service_unavailable",
         504 => "gateway_timeout",
         s if s >= 500 => "internal_error",

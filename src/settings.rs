@@ -18,6 +18,7 @@ use url::Url;
 use crate::secret::{MasterKey, MasterKeyError};
 
 pub mod mail;
+pub mod payments;
 pub mod sources;
 mod validate;
 use validate::postgres_tls_problem;
@@ -70,6 +71,10 @@ pub struct RawSettings {
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
     pub allow_private_urls: Option<bool>,
+    pub payment_gateway: Option<String>,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub stripe_api_url: Option<String>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -179,6 +184,8 @@ pub struct Settings {
     pub mail: mail::MailSettings,
     /// Which addresses outbound requests to configured URLs may reach.
     pub outbound: crate::net_guard::Reach,
+    /// The payment gateway (the built-in sandbox or Stripe).
+    pub payments: payments::PaymentSettings,
     /// Caps and timers of the WebSocket gateway (not configurable from outside yet).
     pub ws: ws::WsLimits,
 }

@@ -17,11 +17,13 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 pub mod admin;
+pub mod admin_payments;
 pub mod api_keys;
 pub mod assistant;
 pub mod auth;
 pub mod billing;
 pub mod gpus;
+pub mod idempotency;
 pub mod kpi;
 pub mod math;
 pub mod meta;
@@ -29,10 +31,12 @@ pub mod middleware;
 pub mod offer_view;
 pub mod offers;
 pub mod ops;
+pub mod payments;
 pub mod policy;
 pub mod rate_limit;
 pub mod recommend;
 pub mod recovery;
+pub mod sandbox;
 pub mod session;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
@@ -112,6 +116,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(session::router())
         .merge(admin::router())
         .merge(billing::router())
+        .merge(payments::router())
+        .merge(admin_payments::router())
+        .merge(sandbox::router())
         .merge(crate::ws::router())
 }
 

@@ -73,6 +73,7 @@ impl Access {
 pub enum Owned {
     ApiKey,
     Conversation,
+    Checkout,
 }
 
 /// One route's declaration.
@@ -115,6 +116,9 @@ const PUBLIC: Access = Access::Public;
 const READ: Access = Access::Account(Scope::Read);
 const ADMIN: Access = Access::Staff(&[], Scope::Admin);
 const SUPPORT: Access = Access::Staff(&[Role::Support], Scope::Read);
+const TRADE: Access = Access::Account(Scope::Trade);
+const FINANCE_READ: Access = Access::Staff(&[Role::Finance, Role::Support], Scope::Read);
+const FINANCE: Access = Access::Staff(&[Role::Finance], Scope::Trade);
 
 /// Every route of the application.
 pub const POLICIES: &[RoutePolicy] = &[
@@ -177,6 +181,19 @@ pub const POLICIES: &[RoutePolicy] = &[
     // Billing: the caller's own wallet and transactions (no object id in the path).
     route("GET", "/api/v2/billing/wallet", READ),
     route("GET", "/api/v2/billing/transactions", READ),
+    route("GET", "/api/v2/billing/plans", PUBLIC),
+    route("POST", "/api/v2/billing/top-ups", TRADE),
+    owned("GET", "/api/v2/billing/top-ups/{id}", READ, Owned::Checkout),
+    route("GET", "/api/v2/billing/subscription", READ),
+    route("POST", "/api/v2/billing/subscription", TRADE),
+    route("DELETE", "/api/v2/billing/subscription", TRADE),
+    route("GET", "/api/v2/billing/invoices", READ),
+    route("GET", "/api/v2/billing/payment-methods", READ),
+    // Gateways authenticate by the webhook signature; the sandbox's hosted checkout page
+    // by its unguessable session id (as Stripe's does).
+    route("POST", "/api/v2/billing/webhooks/{gateway}", PUBLIC),
+    route("GET", "/sandbox/checkout/{session}", PUBLIC),
+    route("POST", "/sandbox/checkout/{session}", PUBLIC),
     route("PATCH", "/api/v2/auth/users/{id}", ADMIN),
     // Admin center.
     route("GET", "/api/v2/admin/config", ADMIN),
@@ -185,6 +202,9 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("GET", "/api/v2/admin/audit", SUPPORT),
     route("POST", "/api/v2/admin/audit/verify", SUPPORT),
     route("POST", "/api/v2/admin/jwt/rotate", ADMIN),
+    route("GET", "/api/v2/admin/payments", FINANCE_READ),
+    route("GET", "/api/v2/admin/refunds", FINANCE_READ),
+    route("POST", "/api/v2/admin/refunds", FINANCE),
 ];
 
 /// Declarations of routes added to the application router by its embedder (tests).

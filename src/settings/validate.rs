@@ -43,6 +43,10 @@ impl RawSettings {
             smtp_url: self.smtp_url.or(lower.smtp_url),
             mail_from: self.mail_from.or(lower.mail_from),
             allow_private_urls: self.allow_private_urls.or(lower.allow_private_urls),
+            payment_gateway: self.payment_gateway.or(lower.payment_gateway),
+            stripe_secret_key: self.stripe_secret_key.or(lower.stripe_secret_key),
+            stripe_webhook_secret: self.stripe_webhook_secret.or(lower.stripe_webhook_secret),
+            stripe_api_url: self.stripe_api_url.or(lower.stripe_api_url),
         }
     }
 
@@ -233,6 +237,17 @@ impl RawSettings {
             self.mail_from.as_deref(),
             public_url.as_ref(),
         );
+        let payments = payments::payment_settings(
+            &mut problems,
+            payments::RawPayments {
+                gateway: self.payment_gateway.as_deref(),
+                stripe_secret_key: self.stripe_secret_key.as_deref(),
+                stripe_webhook_secret: self.stripe_webhook_secret.as_deref(),
+                stripe_api_url: self.stripe_api_url.as_deref(),
+            },
+            environment,
+            outbound,
+        );
         let settings = Settings {
             listen,
             data_dir,
@@ -253,6 +268,7 @@ impl RawSettings {
             cors_origins: cors_origins(&mut problems, self.cors_origins.as_deref()),
             mail,
             outbound,
+            payments,
             ws: ws::WsLimits::default(),
         };
         if environment == Environment::Production {

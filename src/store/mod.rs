@@ -23,6 +23,7 @@ pub mod kpi;
 pub mod ledger;
 pub mod ledger_read;
 pub mod ledger_verify;
+pub mod payments;
 pub mod meta;
 pub mod offers;
 pub mod schema;
