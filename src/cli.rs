@@ -208,10 +208,20 @@ pub struct SettingsArgs {
     #[arg(long, env = "GPUBROKER_PAYMENT_GATEWAY", global = true)]
     pub payment_gateway: Option<String>,
     /// Stripe secret API key (sk_live_… or sk_test_…).
-    #[arg(long, env = "GPUBROKER_STRIPE_SECRET_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GPUBROKER_STRIPE_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     pub stripe_secret_key: Option<String>,
     /// Signing secret of the Stripe webhook endpoint (whsec_…).
-    #[arg(long, env = "GPUBROKER_STRIPE_WEBHOOK_SECRET", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GPUBROKER_STRIPE_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
     pub stripe_webhook_secret: Option<String>,
     /// Stripe API base URL [default: https://api.stripe.com].
     #[arg(long, env = "GPUBROKER_STRIPE_API_URL", global = true)]

@@ -49,7 +49,9 @@ pub struct PaymentPage {
 fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit.unwrap_or(50) {
         n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(ApiError::Validation(format!("limit must be 1 to {MAX_PAGE}"))),
+        _ => Err(ApiError::Validation(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        ))),
     }
 }
 
@@ -119,7 +121,11 @@ pub async fn list_refunds(
     let limit = page_size(params.limit)?;
     let refunds = state
         .store
-        .refunds_list(params.payment_id.as_deref(), params.cursor.as_deref(), limit)
+        .refunds_list(
+            params.payment_id.as_deref(),
+            params.cursor.as_deref(),
+            limit,
+        )
         .await?;
     let next_cursor = (refunds.len() as i64 == limit)
         .then(|| refunds.last().map(|r| r.id.clone()))

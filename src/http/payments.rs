@@ -45,9 +45,9 @@ impl From<PaymentError> for ApiError {
             PaymentError::Signature(_) | PaymentError::Event(_) => {
                 ApiError::BadRequest(err.to_string())
             }
-            PaymentError::Gateway(GatewayError::Rejected(m)) => ApiError::BadGateway(format!(
-                "the payment gateway refused the request: {m}"
-            )),
+            PaymentError::Gateway(GatewayError::Rejected(m)) => {
+                ApiError::BadGateway(format!("the payment gateway refused the request: {m}"))
+            }
             PaymentError::Gateway(GatewayError::Unavailable(m)) => {
                 tracing::warn!(error = %m, "payment gateway unavailable");
                 ApiError::BadGateway(
@@ -179,9 +179,17 @@ pub async fn start_top_up(
         let email = email_of(&state, &user).await?;
         let checkout = state
             .payments
-            .start_top_up(&user.id, &email, req.amount_micro_usd, req.return_path.as_deref())
+            .start_top_up(
+                &user.id,
+                &email,
+                req.amount_micro_usd,
+                req.return_path.as_deref(),
+            )
             .await?;
-        Ok(private_json(StatusCode::CREATED, CheckoutView::from(checkout)))
+        Ok(private_json(
+            StatusCode::CREATED,
+            CheckoutView::from(checkout),
+        ))
     })
     .await
 }
@@ -274,7 +282,10 @@ pub async fn subscribe(
                 req.return_path.as_deref(),
             )
             .await?;
-        Ok(private_json(StatusCode::CREATED, CheckoutView::from(checkout)))
+        Ok(private_json(
+            StatusCode::CREATED,
+            CheckoutView::from(checkout),
+        ))
     })
     .await
 }
@@ -352,7 +363,10 @@ pub async fn list_payment_methods(
 ) -> Result<Response, ApiError> {
     user.require_scope(Scope::Read)?;
     let payment_methods = state.payments.payment_methods(&user.id).await?;
-    Ok(private_json(StatusCode::OK, PaymentMethodList { payment_methods }))
+    Ok(private_json(
+        StatusCode::OK,
+        PaymentMethodList { payment_methods },
+    ))
 }
 
 /// The answer to a webhook delivery.

@@ -102,7 +102,12 @@ fn card_form(checkout: &Checkout, session: &str, error: Option<&str>) -> String 
     let cancel = checkout
         .cancel_url
         .as_deref()
-        .map(|u| format!("<p><a href=\"{}\">Cancel and return</a></p>", escape_html(u)))
+        .map(|u| {
+            format!(
+                "<p><a href=\"{}\">Cancel and return</a></p>",
+                escape_html(u)
+            )
+        })
         .unwrap_or_default();
     format!(
         "{summary}{error}<form method=\"post\" action=\"/sandbox/checkout/{session}\">\
@@ -193,7 +198,11 @@ pub async fn checkout_page(State(state): State<AppState>, Path(session): Path<St
     if let Some(response) = ended(&checkout) {
         return response;
     }
-    page(StatusCode::OK, "Checkout", &card_form(&checkout, &session, None))
+    page(
+        StatusCode::OK,
+        "Checkout",
+        &card_form(&checkout, &session, None),
+    )
 }
 
 /// What the page posts.
@@ -230,7 +239,13 @@ pub async fn checkout_submit(
     if let Some(response) = ended(&checkout) {
         return response;
     }
-    let retry = |error: &str| page(StatusCode::OK, "Checkout", &card_form(&checkout, &session, Some(error)));
+    let retry = |error: &str| {
+        page(
+            StatusCode::OK,
+            "Checkout",
+            &card_form(&checkout, &session, Some(error)),
+        )
+    };
     let (brand, last4) = match form.action.as_str() {
         "pay" => match card_outcome(form.card_number.as_deref().unwrap_or_default()) {
             CardOutcome::Invalid => return retry("That is not a valid card number."),
@@ -257,9 +272,7 @@ pub async fn checkout_submit(
             }
             (brand, last4)
         }
-        "fail_authentication" => {
-            return retry("Authentication failed. Nothing was charged.")
-        }
+        "fail_authentication" => return retry("Authentication failed. Nothing was charged."),
         _ => return retry("Unknown action."),
     };
     let Some(sandbox) = state.payments.sandbox() else {
@@ -279,7 +292,11 @@ pub async fn checkout_submit(
     }
     match checkout.success_url.as_deref() {
         Some(url) => Redirect::to(url).into_response(),
-        None => page(StatusCode::OK, "Paid", &format!("{}<p>Payment succeeded.</p>", summary(&checkout))),
+        None => page(
+            StatusCode::OK,
+            "Paid",
+            &format!("{}<p>Payment succeeded.</p>", summary(&checkout)),
+        ),
     }
 }
 

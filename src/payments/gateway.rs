@@ -81,8 +81,10 @@ pub trait Gateway: Send + Sync {
     /// The secret webhooks are signed with.
     fn webhook_secret(&self) -> &str;
     /// Opens a hosted checkout.
-    fn create_checkout<'a>(&'a self, request: &'a CheckoutRequest)
-        -> GatewayFuture<'a, CheckoutSession>;
+    fn create_checkout<'a>(
+        &'a self,
+        request: &'a CheckoutRequest,
+    ) -> GatewayFuture<'a, CheckoutSession>;
     /// Refunds (part of) a captured payment.
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> GatewayFuture<'a, GatewayRefund>;
     /// Cancels a subscription now or at the end of its period.

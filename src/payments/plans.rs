@@ -61,7 +61,13 @@ pub fn default_plans(limits: &RateLimits) -> Vec<Plan> {
             annual_micro_usd: 290_000_000,
             rate_limit_per_second: limits.pro,
             max_concurrent_pods: 5,
-            features: features(&["catalog", "assistant", "websocket", "budgets", "price_alerts"]),
+            features: features(&[
+                "catalog",
+                "assistant",
+                "websocket",
+                "budgets",
+                "price_alerts",
+            ]),
         },
         Plan {
             id: "enterprise".into(),

@@ -45,7 +45,10 @@ pub enum CardOutcome {
 /// declined, `4000 0027 6000 3184` asks for 3-D Secure; any other number with a valid
 /// check digit succeeds.
 pub fn card_outcome(number: &str) -> CardOutcome {
-    let digits: String = number.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let digits: String = number
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
     if !(12..=19).contains(&digits.len())
         || !digits.chars().all(|c| c.is_ascii_digit())
         || !luhn(&digits)
@@ -163,8 +166,7 @@ impl Sandbox {
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
-                let signature =
-                    super::signature::sign(&self.secret, Utc::now().timestamp(), &body);
+                let signature = super::signature::sign(&self.secret, Utc::now().timestamp(), &body);
                 match self
                     .http
                     .post(self.webhook_url())
@@ -202,6 +204,8 @@ impl Sandbox {
 }
 
 fn event(kind: &str, object: Value) -> Value {
+    let mut data = serde_json::Map::new();
+    data.insert("object".into(), object);
     json!({
         "id": format!("evt_sandbox_{}", uuid::Uuid::new_v4().simple()),
         "object": "event",
@@ -209,7 +213,7 @@ fn event(kind: &str, object: Value) -> Value {
         "type": kind,
         "created": Utc::now().timestamp(),
         "livemode": false,
-        "data": {"object": object},
+        "data": Value::Object(data),
     })
 }
 
@@ -237,7 +241,8 @@ pub fn payment_events(
                "card": {"brand": brand, "last4": last4, "exp_month": 12,
                         "exp_year": 2034, "funding": "credit"}}),
     );
-    let subscription = (checkout.purpose == "subscription").then(|| format!("sub_sandbox_{suffix}"));
+    let subscription =
+        (checkout.purpose == "subscription").then(|| format!("sub_sandbox_{suffix}"));
     let mut session = json!({
         "id": session_ref, "object": "checkout.session",
         "mode": if subscription.is_some() { "subscription" } else { "payment" },

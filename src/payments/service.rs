@@ -20,7 +20,9 @@ use super::signature;
 use super::PaymentError;
 use crate::config::ConfigStore;
 use crate::domain::money::MicroUsd;
-use crate::ledger::{wallet_id, AccountKind, IdempotencyKey, Leg, Ledger, LedgerError, Side, TransferKind};
+use crate::ledger::{
+    wallet_id, AccountKind, IdempotencyKey, Ledger, LedgerError, Leg, Side, TransferKind,
+};
 use crate::settings::payments::GatewayChoice;
 use crate::settings::Settings;
 use crate::store::payments::{
@@ -102,7 +104,11 @@ impl Gateway for Unavailable {
         Box::pin(async move { Err(GatewayError::Unavailable(self.0.clone())) })
     }
 
-    fn cancel_subscription<'a>(&'a self, _: &'a str, _: bool) -> super::gateway::GatewayFuture<'a, ()> {
+    fn cancel_subscription<'a>(
+        &'a self,
+        _: &'a str,
+        _: bool,
+    ) -> super::gateway::GatewayFuture<'a, ()> {
         Box::pin(async move { Err(GatewayError::Unavailable(self.0.clone())) })
     }
 }
@@ -116,6 +122,7 @@ pub struct Payments {
     sandbox: Option<Sandbox>,
     config: Option<ConfigStore>,
     settings: Arc<Settings>,
+    local_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
 impl std::fmt::Debug for Payments {
@@ -220,12 +227,18 @@ impl Payments {
             sandbox,
             config,
             settings,
+            local_addr: Arc::default(),
         }
     }
 
     /// The configured gateway's name.
     pub fn gateway_name(&self) -> &'static str {
         self.gateway.name()
+    }
+
+    /// The secret the configured gateway signs its webhooks with.
+    pub fn webhook_secret(&self) -> &str {
+        self.gateway.webhook_secret()
     }
 
     /// The sandbox, when it is the gateway.
@@ -235,6 +248,7 @@ impl Payments {
 
     /// Records the listening address (the sandbox delivers its webhooks there).
     pub fn set_local_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.local_addr.set(addr);
         if let Some(sandbox) = &self.sandbox {
             sandbox.set_local_addr(addr);
         }
@@ -264,17 +278,31 @@ impl Payments {
     }
 
     fn base_url(&self) -> String {
-        match (&self.settings.public_url, &self.sandbox) {
-            (Some(url), _) => url.as_str().trim_end_matches('/').to_owned(),
-            (None, Some(sandbox)) => sandbox.base_url(),
-            (None, None) => format!("http://{}", self.settings.listen),
+        match (
+            &self.settings.public_url,
+            &self.sandbox,
+            self.local_addr.get(),
+        ) {
+            (Some(url), _, _) => url.as_str().trim_end_matches('/').to_owned(),
+            (None, Some(sandbox), _) => sandbox.base_url(),
+            (None, None, Some(addr)) if !addr.ip().is_unspecified() => format!("http://{addr}"),
+            (None, None, _) => format!("http://{}", self.settings.listen),
         }
     }
 
     /// Resolves a return path (`/…`, same site only) for the gateway's redirects.
-    fn return_url(&self, path: Option<&str>, checkout_id: &str, outcome: &str) -> Result<String, PaymentError> {
+    fn return_url(
+        &self,
+        path: Option<&str>,
+        checkout_id: &str,
+        outcome: &str,
+    ) -> Result<String, PaymentError> {
         let path = path.unwrap_or("/#/wallet");
-        if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') || path.len() > 512 {
+        if !path.starts_with('/')
+            || path.starts_with("//")
+            || path.contains('\\')
+            || path.len() > 512
+        {
             return Err(PaymentError::Invalid(
                 "return_path must be a path on this site, starting with a single /".into(),
             ));
@@ -289,7 +317,9 @@ impl Payments {
             // A hash route keeps its own query inside the fragment.
             Some(f) => {
                 let sep = if f.contains('?') { '&' } else { '?' };
-                url.set_fragment(Some(&format!("{f}{sep}checkout={checkout_id}&result={outcome}")));
+                url.set_fragment(Some(&format!(
+                    "{f}{sep}checkout={checkout_id}&result={outcome}"
+                )));
             }
             None => {
                 url.query_pairs_mut()
@@ -373,8 +403,15 @@ impl Payments {
                 MicroUsd(MAX_TOP_UP)
             )));
         }
-        self.open_checkout(user_id, email, CheckoutKind::TopUp, None, amount, return_path)
-            .await
+        self.open_checkout(
+            user_id,
+            email,
+            CheckoutKind::TopUp,
+            None,
+            amount,
+            return_path,
+        )
+        .await
     }
 
     /// The user's checkout (another user's answers not found).
@@ -435,7 +472,11 @@ impl Payments {
     /// events stay waiting).
     pub async fn apply_waiting(&self, gateway: &str) {
         loop {
-            let waiting = match self.store.payment_events_waiting(gateway, WAITING_BATCH).await {
+            let waiting = match self
+                .store
+                .payment_events_waiting(gateway, WAITING_BATCH)
+                .await
+            {
                 Ok(w) => w,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot list waiting payment events");
@@ -449,7 +490,12 @@ impl Payments {
                     Err(err) => {
                         let _ = self
                             .store
-                            .payment_event_outcome(gateway, &stored.event_id, &err.to_string(), true)
+                            .payment_event_outcome(
+                                gateway,
+                                &stored.event_id,
+                                &err.to_string(),
+                                true,
+                            )
                             .await;
                         continue;
                     }
@@ -490,7 +536,9 @@ impl Payments {
                     None => self.store.checkout_by_session(gateway, session_ref).await?,
                 };
                 let Some(checkout) = checkout.filter(|c| c.gateway == gateway) else {
-                    return Ok(Applied::Done("ignored: not a checkout of this broker".into()));
+                    return Ok(Applied::Done(
+                        "ignored: not a checkout of this broker".into(),
+                    ));
                 };
                 if !currency.eq_ignore_ascii_case(&checkout.currency) {
                     tracing::warn!(checkout = %checkout.id, %currency, "checkout paid in an unexpected currency; not credited");
@@ -534,14 +582,22 @@ impl Payments {
                     }
                     (CheckoutMode::Subscription, "subscription") => {
                         let Some(subscription_ref) = subscription_ref else {
-                            return Ok(Applied::Done("ignored: no subscription on the session".into()));
+                            return Ok(Applied::Done(
+                                "ignored: no subscription on the session".into(),
+                            ));
                         };
                         self.store
-                            .subscription_record_checkout(&checkout, subscription_ref, customer_ref.as_deref())
+                            .subscription_record_checkout(
+                                &checkout,
+                                subscription_ref,
+                                customer_ref.as_deref(),
+                            )
                             .await?;
                         Applied::Done("subscription started".into())
                     }
-                    _ => Applied::Done("ignored: the checkout mode does not match its purpose".into()),
+                    _ => Applied::Done(
+                        "ignored: the checkout mode does not match its purpose".into(),
+                    ),
                 }
             }
             EventKind::CheckoutAwaitingPayment { .. } => {
@@ -589,7 +645,14 @@ impl Payments {
                         self.store
                             .refund_confirm(&refund.id, Some(refund_ref), succeeded)
                             .await?;
-                        Applied::Done(if succeeded { "refund succeeded" } else { "refund pending" }.into())
+                        Applied::Done(
+                            if succeeded {
+                                "refund succeeded"
+                            } else {
+                                "refund pending"
+                            }
+                            .into(),
+                        )
                     }
                 }
             }
@@ -603,8 +666,14 @@ impl Payments {
                 period_start,
                 period_end,
             } => {
-                let Some(subscription) = self.store.subscription_by_ref(gateway, subscription_ref).await? else {
-                    return Ok(Applied::Waiting(format!("subscription {subscription_ref} is not known yet")));
+                let Some(subscription) = self
+                    .store
+                    .subscription_by_ref(gateway, subscription_ref)
+                    .await?
+                else {
+                    return Ok(Applied::Waiting(format!(
+                        "subscription {subscription_ref} is not known yet"
+                    )));
                 };
                 let amount = micro(*amount)?;
                 let mut ledger_tx = None;
@@ -645,16 +714,31 @@ impl Payments {
                         ledger_transaction_id: ledger_tx.as_deref(),
                     })
                     .await?;
-                Applied::Done(if *paid { "invoice paid" } else { "invoice payment failed" }.into())
+                Applied::Done(
+                    if *paid {
+                        "invoice paid"
+                    } else {
+                        "invoice payment failed"
+                    }
+                    .into(),
+                )
             }
             EventKind::SubscriptionDeleted {
                 subscription_ref,
                 at,
             } => {
-                let Some(subscription) = self.store.subscription_by_ref(gateway, subscription_ref).await? else {
-                    return Ok(Applied::Waiting(format!("subscription {subscription_ref} is not known yet")));
+                let Some(subscription) = self
+                    .store
+                    .subscription_by_ref(gateway, subscription_ref)
+                    .await?
+                else {
+                    return Ok(Applied::Waiting(format!(
+                        "subscription {subscription_ref} is not known yet"
+                    )));
                 };
-                self.store.subscription_canceled(&subscription.id, *at).await?;
+                self.store
+                    .subscription_canceled(&subscription.id, *at)
+                    .await?;
                 Applied::Done("subscription canceled".into())
             }
             EventKind::PaymentMethodAttached {
@@ -666,7 +750,9 @@ impl Payments {
                 exp_year,
             } => {
                 let Some(user_id) = self.store.customer_user(gateway, customer_ref).await? else {
-                    return Ok(Applied::Waiting(format!("customer {customer_ref} is not known yet")));
+                    return Ok(Applied::Waiting(format!(
+                        "customer {customer_ref} is not known yet"
+                    )));
                 };
                 self.store
                     .payment_method_insert(&PaymentMethod {
@@ -714,7 +800,9 @@ impl Payments {
                 .await?;
             reversal = Some(tx.id);
         }
-        self.store.refund_fail(&refund.id, reversal.as_deref()).await?;
+        self.store
+            .refund_fail(&refund.id, reversal.as_deref())
+            .await?;
         Ok(())
     }
 
@@ -737,7 +825,9 @@ impl Payments {
     ) -> Result<Refund, PaymentError> {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(PaymentError::Invalid("reason must be 1 to 500 characters".into()));
+            return Err(PaymentError::Invalid(
+                "reason must be 1 to 500 characters".into(),
+            ));
         }
         let payment = self.payment(payment_id).await?;
         let refundable = payment.amount - payment.refunded;
@@ -863,14 +953,29 @@ impl Payments {
         }
         let kind = CheckoutKind::Subscription {
             plan_name: plan.name.clone(),
-            interval: if interval == "annual" { "year" } else { "month" }.into(),
+            interval: if interval == "annual" {
+                "year"
+            } else {
+                "month"
+            }
+            .into(),
         };
-        self.open_checkout(user_id, email, kind, Some((plan_id, interval)), price, return_path)
-            .await
+        self.open_checkout(
+            user_id,
+            email,
+            kind,
+            Some((plan_id, interval)),
+            price,
+            return_path,
+        )
+        .await
     }
 
     /// The user's latest subscription.
-    pub async fn subscription(&self, user_id: &str) -> Result<Option<SubscriptionView>, PaymentError> {
+    pub async fn subscription(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<SubscriptionView>, PaymentError> {
         Ok(self
             .store
             .subscription_of_user(user_id)
@@ -906,18 +1011,28 @@ impl Payments {
             self.store
                 .subscription_set_cancel_at_period_end(&row.id, true)
                 .await?;
-            let row = self.store.subscription_of_user(user_id).await?.unwrap_or(row);
+            let row = self
+                .store
+                .subscription_of_user(user_id)
+                .await?
+                .unwrap_or(row);
             return Ok(view(&row, now, None));
         }
         self.store.subscription_canceled(&row.id, now).await?;
-        let row = self.store.subscription_of_user(user_id).await?.unwrap_or(row);
+        let row = self
+            .store
+            .subscription_of_user(user_id)
+            .await?
+            .unwrap_or(row);
         let credit = self.prorate(&row).await?;
         Ok(view(&row, now, Some(credit)))
     }
 
     /// Credits the unused part of a canceled subscription's paid period to the wallet.
     async fn prorate(&self, row: &SubscriptionRow) -> Result<i64, PaymentError> {
-        let (Some(start), Some(end), Some(canceled)) = (row.period_start, row.paid_through, row.canceled_at) else {
+        let (Some(start), Some(end), Some(canceled)) =
+            (row.period_start, row.paid_through, row.canceled_at)
+        else {
             return Ok(0);
         };
         if canceled >= end || end <= start {
@@ -963,7 +1078,10 @@ impl Payments {
     }
 
     /// The user's invoices, newest first.
-    pub async fn invoices(&self, user_id: &str) -> Result<Vec<crate::store::payments::Invoice>, PaymentError> {
+    pub async fn invoices(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<crate::store::payments::Invoice>, PaymentError> {
         Ok(self.store.invoices_of_user(user_id, 200).await?)
     }
 

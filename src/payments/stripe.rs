@@ -59,7 +59,10 @@ impl Stripe {
             .request(method, self.url(path)?)
             .bearer_auth(&self.settings.secret_key)
             .header("Stripe-Version", API_VERSION)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
@@ -69,10 +72,9 @@ impl Stripe {
             .await
             .map_err(|e| GatewayError::Unavailable(format!("Stripe: {e}")))?;
         let status = response.status();
-        let value: Value = response
-            .json()
-            .await
-            .map_err(|e| GatewayError::Unavailable(format!("Stripe sent an unreadable answer: {e}")))?;
+        let value: Value = response.json().await.map_err(|e| {
+            GatewayError::Unavailable(format!("Stripe sent an unreadable answer: {e}"))
+        })?;
         if status.is_success() {
             return Ok(value);
         }
@@ -84,7 +86,9 @@ impl Stripe {
         if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
             Err(GatewayError::Rejected(message))
         } else {
-            Err(GatewayError::Unavailable(format!("Stripe answered {status}: {message}")))
+            Err(GatewayError::Unavailable(format!(
+                "Stripe answered {status}: {message}"
+            )))
         }
     }
 }
@@ -97,8 +101,8 @@ fn field(value: &Value, name: &str) -> Result<String, GatewayError> {
         .ok_or_else(|| GatewayError::Unavailable(format!("Stripe's answer has no {name}")))
 }
 
-fn pair(k: &str, v: impl ToString) -> (String, String) {
-    (k.to_owned(), v.to_string())
+fn pair(k: &str, v: &str) -> (String, String) {
+    (k.to_owned(), v.to_owned())
 }
 
 /// The form of a Checkout Session for `request`.
@@ -109,9 +113,12 @@ pub fn checkout_form(request: &CheckoutRequest) -> Vec<(String, String)> {
         pair("metadata[user_id]", &request.user_id),
         pair("success_url", &request.success_url),
         pair("cancel_url", &request.cancel_url),
-        pair("line_items[0][quantity]", 1),
+        pair("line_items[0][quantity]", "1"),
         pair("line_items[0][price_data][currency]", &request.currency),
-        pair("line_items[0][price_data][unit_amount]", request.amount_cents),
+        pair(
+            "line_items[0][price_data][unit_amount]",
+            &request.amount_cents.to_string(),
+        ),
     ];
     match &request.customer_ref {
         Some(customer) => form.push(pair("customer", customer)),
@@ -128,7 +135,10 @@ pub fn checkout_form(request: &CheckoutRequest) -> Vec<(String, String)> {
                 form.push(pair("customer_creation", "always"));
             }
             // Keep the card for the next top-up.
-            form.push(pair("payment_intent_data[setup_future_usage]", "off_session"));
+            form.push(pair(
+                "payment_intent_data[setup_future_usage]",
+                "off_session",
+            ));
             form.push(pair(
                 "payment_intent_data[metadata][checkout_id]",
                 &request.checkout_id,
@@ -141,7 +151,7 @@ pub fn checkout_form(request: &CheckoutRequest) -> Vec<(String, String)> {
             form.push(pair("mode", "subscription"));
             form.push(pair(
                 "line_items[0][price_data][product_data][name]",
-                format!("GPUBROKER {plan_name}"),
+                &format!("GPUBROKER {plan_name}"),
             ));
             form.push(pair(
                 "line_items[0][price_data][recurring][interval]",
@@ -189,7 +199,7 @@ impl Gateway for Stripe {
         Box::pin(async move {
             let form = vec![
                 pair("payment_intent", &request.payment_ref),
-                pair("amount", request.amount_cents),
+                pair("amount", &request.amount_cents.to_string()),
                 pair("metadata[refund_id]", &request.refund_id),
             ];
             let refund = self
@@ -249,7 +259,10 @@ mod tests {
         let form = checkout_form(&request(CheckoutKind::TopUp, None));
         assert_eq!(get(&form, "mode"), Some("payment"));
         assert_eq!(get(&form, "client_reference_id"), Some("chk_1"));
-        assert_eq!(get(&form, "line_items[0][price_data][unit_amount]"), Some("2500"));
+        assert_eq!(
+            get(&form, "line_items[0][price_data][unit_amount]"),
+            Some("2500")
+        );
         assert_eq!(get(&form, "customer_email"), Some("a@example.com"));
         assert_eq!(get(&form, "customer_creation"), Some("always"));
     }

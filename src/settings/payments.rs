@@ -81,8 +81,15 @@ pub(crate) fn payment_settings(
     environment: Environment,
     reach: Reach,
 ) -> PaymentSettings {
-    let secret_key = raw.stripe_secret_key.map(str::trim).filter(|s| !s.is_empty());
-    let gateway = match raw.gateway.map(|g| g.trim().to_ascii_lowercase()).as_deref() {
+    let secret_key = raw
+        .stripe_secret_key
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let gateway = match raw
+        .gateway
+        .map(|g| g.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("") if secret_key.is_some() => GatewayChoice::Stripe,
         None | Some("") => GatewayChoice::Sandbox,
         Some("sandbox") => GatewayChoice::Sandbox,
@@ -161,7 +168,10 @@ mod tests {
         assert_eq!(s.gateway, GatewayChoice::Sandbox);
         assert!(p.is_empty(), "{p:?}");
         let (_, p) = parse(RawPayments::default(), Environment::Production);
-        assert!(p.iter().any(|p| p.contains("refused in production")), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.contains("refused in production")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -23,9 +23,9 @@ pub mod kpi;
 pub mod ledger;
 pub mod ledger_read;
 pub mod ledger_verify;
-pub mod payments;
 pub mod meta;
 pub mod offers;
+pub mod payments;
 pub mod schema;
 pub mod users;
 

@@ -559,7 +559,11 @@ impl Store {
 
     /// Marks a subscription canceled at `at` (the first cancellation wins).
     #[tracing::instrument(skip_all)]
-    pub async fn subscription_canceled(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn subscription_canceled(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE subscriptions SET canceled_at = COALESCE(canceled_at, $1), \
             updated_at = $2 WHERE id = $3";
         on_pool!(self, |pool| sqlx::query(sql)
@@ -579,7 +583,8 @@ impl Store {
         id: &str,
         value: bool,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE subscriptions SET cancel_at_period_end = $1, updated_at = $2 WHERE id = $3";
+        let sql =
+            "UPDATE subscriptions SET cancel_at_period_end = $1, updated_at = $2 WHERE id = $3";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(value)
             .bind(super::now())
@@ -592,7 +597,11 @@ impl Store {
 
     /// A user's invoices, newest first.
     #[tracing::instrument(skip_all)]
-    pub async fn invoices_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<Invoice>, StoreError> {
+    pub async fn invoices_of_user(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Invoice>, StoreError> {
         let sql = format!(
             "SELECT {INVOICE_COLUMNS} FROM invoices WHERE user_id = $1 \
              ORDER BY period_start DESC, id DESC LIMIT $2"
@@ -658,7 +667,10 @@ impl Store {
 
     /// A user's saved payment methods, newest first.
     #[tracing::instrument(skip_all)]
-    pub async fn payment_methods_of_user(&self, user_id: &str) -> Result<Vec<PaymentMethod>, StoreError> {
+    pub async fn payment_methods_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<PaymentMethod>, StoreError> {
         let sql = "SELECT id, user_id, gateway, method_ref, brand, last4, exp_month, exp_year, \
             created_at FROM payment_methods WHERE user_id = $1 ORDER BY created_at DESC, id DESC";
         Ok(on_pool!(self, |pool| sqlx::query_as(sql)
@@ -765,7 +777,11 @@ impl Store {
 
     /// Records the ledger transaction that took a refund out of the wallet.
     #[tracing::instrument(skip_all)]
-    pub async fn refund_set_ledger(&self, id: &str, transaction_id: &str) -> Result<(), StoreError> {
+    pub async fn refund_set_ledger(
+        &self,
+        id: &str,
+        transaction_id: &str,
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE refunds SET ledger_transaction_id = $1, updated_at = $2 WHERE id = $3";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(transaction_id)
@@ -928,7 +944,8 @@ impl Store {
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE idempotency_requests SET state = 'done', status_code = $1, response = $2 \
+        let sql =
+            "UPDATE idempotency_requests SET state = 'done', status_code = $1, response = $2 \
             WHERE scope = $3 AND key = $4";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(i32::from(status))

@@ -23,6 +23,7 @@ mod jwt_keys;
 mod kpi;
 mod ledger;
 mod openapi;
+mod payments;
 mod policy;
 mod process;
 mod rate_limits;

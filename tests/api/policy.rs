@@ -203,6 +203,18 @@ async fn create_owned(app: &TestApp, kind: Owned, token: &str) -> String {
             assert_eq!(status, 200, "{body}");
             body["conversation_id"].as_str().unwrap().to_owned()
         }
+        Owned::Checkout => {
+            let (status, body) = send(
+                app,
+                "POST",
+                "/api/v2/billing/top-ups",
+                Some(token),
+                Some(json!({ "amount_micro_usd": 5_000_000 })),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+            body["id"].as_str().unwrap().to_owned()
+        }
     }
 }
 
@@ -218,6 +230,10 @@ async fn owner_still_has(app: &TestApp, kind: Owned, token: &str, id: &str) -> b
         }
         Owned::Conversation => {
             let path = format!("/api/v2/ai/conversations/{id}");
+            send(app, "GET", &path, Some(token), None).await.0 == 200
+        }
+        Owned::Checkout => {
+            let path = format!("/api/v2/billing/top-ups/{id}");
             send(app, "GET", &path, Some(token), None).await.0 == 200
         }
     }
