@@ -19,31 +19,11 @@ use axum::response::{IntoResponse, Response};
 use super::auth::{authenticate_request, AuthUser};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::settings::RateLimits;
 
 /// Only paths under this prefix are limited (not `/health`, `/ready`, `/metrics`).
 const LIMITED_PREFIX: &str = "/api/v2";
 /// Bucket count beyond which idle (full) buckets are swept.
 const SWEEP_AT: usize = 100_000;
-
-/// What a caller pays for; everyone is on `Free` until plans exist.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Plan {
-    Free,
-    Pro,
-    Enterprise,
-}
-
-impl Plan {
-    /// Requests per second allowed on this plan.
-    pub fn limit(self, limits: &RateLimits) -> u32 {
-        match self {
-            Self::Free => limits.free,
-            Self::Pro => limits.pro,
-            Self::Enterprise => limits.enterprise,
-        }
-    }
-}
 
 /// The answer for one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,10 +100,14 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
         Some(user) => format!("user:{}", user.id),
         None => format!("ip:{}", client_ip(&req, state.settings.trust_forwarded_for)),
     };
+    // Signed-in callers get their plan's limit; anonymous ones the free plan's.
+    let limit = match &user {
+        Some(user) => state.payments.rate_limit_of(&user.id).await,
+        None => state.settings.rate_limits.free,
+    };
     if let Some(user) = user {
         req.extensions_mut().insert(user);
     }
-    let limit = Plan::Free.limit(&state.settings.rate_limits);
     let (mut response, limit, remaining) =
         match state.rate_limiter.check_at(&key, limit, Instant::now()) {
             Decision::Allowed { limit, remaining } => (next.run(req).await, limit, remaining),

@@ -123,7 +123,15 @@ pub struct Payments {
     config: Option<ConfigStore>,
     settings: Arc<Settings>,
     local_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    /// Per-user request rate limits by plan, briefly cached (see [`Payments::rate_limit_of`]).
+    plan_limits:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>>,
 }
+
+/// How long a user's plan limit is cached.
+const PLAN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Entries kept before the cache is emptied.
+const PLAN_CACHE_MAX: usize = 100_000;
 
 impl std::fmt::Debug for Payments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,6 +236,42 @@ impl Payments {
             config,
             settings,
             local_addr: Arc::default(),
+            plan_limits: Arc::default(),
+        }
+    }
+
+    /// Requests per second `user_id` may make: their plan's limit, cached for 30 s (so a
+    /// new subscription takes effect within that, on every replica). A failure to look
+    /// the plan up falls back to the free plan's limit.
+    pub async fn rate_limit_of(&self, user_id: &str) -> u32 {
+        let now = std::time::Instant::now();
+        if let Ok(cache) = self.plan_limits.lock() {
+            if let Some((at, limit)) = cache.get(user_id) {
+                if now.duration_since(*at) < PLAN_CACHE_TTL {
+                    return *limit;
+                }
+            }
+        }
+        let limit = match self.plan_of(user_id).await {
+            Ok(plan) => plan.rate_limit_per_second,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the caller's plan; applying the free limit");
+                self.settings.rate_limits.free
+            }
+        };
+        if let Ok(mut cache) = self.plan_limits.lock() {
+            if cache.len() >= PLAN_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(user_id.to_owned(), (now, limit));
+        }
+        limit
+    }
+
+    /// Drops a user's cached plan limit (after their subscription changed here).
+    fn forget_plan(&self, user_id: &str) {
+        if let Ok(mut cache) = self.plan_limits.lock() {
+            cache.remove(user_id);
         }
     }
 
@@ -593,6 +637,7 @@ impl Payments {
                                 customer_ref.as_deref(),
                             )
                             .await?;
+                        self.forget_plan(&checkout.user_id);
                         Applied::Done("subscription started".into())
                     }
                     _ => Applied::Done(
@@ -701,6 +746,7 @@ impl Payments {
                         .await?;
                     ledger_tx = Some(tx.id);
                 }
+                self.forget_plan(&subscription.user_id);
                 self.store
                     .invoice_record(&InvoiceFacts {
                         subscription: &subscription,
@@ -739,6 +785,7 @@ impl Payments {
                 self.store
                     .subscription_canceled(&subscription.id, *at)
                     .await?;
+                self.forget_plan(&subscription.user_id);
                 Applied::Done("subscription canceled".into())
             }
             EventKind::PaymentMethodAttached {
@@ -1019,6 +1066,7 @@ impl Payments {
             return Ok(view(&row, now, None));
         }
         self.store.subscription_canceled(&row.id, now).await?;
+        self.forget_plan(user_id);
         let row = self
             .store
             .subscription_of_user(user_id)

@@ -99,6 +99,7 @@ fn production_names_every_missing_or_unsafe_setting() {
     assert!(err.contains("master key"), "{err}");
     assert!(err.contains("GPUBROKER_PUBLIC_URL"), "{err}");
     assert!(err.contains("GPUBROKER_DEBUG"), "{err}");
+    assert!(err.contains("sandbox payment gateway"), "{err}");
 }
 
 #[test]
@@ -109,9 +110,15 @@ fn production_with_key_https_url_and_tls_database_starts() {
         env: Some("production".into()),
         master_key: Some(b64),
         public_url: Some("https://broker.example.com".into()),
+        stripe_secret_key: Some("sk_live_x".into()),
+        stripe_webhook_secret: Some("whsec_x".into()),
         ..raw()
     };
     let s = base.clone().validate().unwrap();
+    assert_eq!(
+        s.payments.gateway,
+        crate::settings::payments::GatewayChoice::Stripe
+    );
     assert_eq!(s.master_key, MasterKeySource::Inline(key));
     assert_eq!(
         s.log_format,

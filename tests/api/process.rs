@@ -198,6 +198,7 @@ fn production_refuses_to_start_and_names_every_problem() {
         "GPUBROKER_PUBLIC_URL",
         "GPUBROKER_DEBUG",
         "sslmode",
+        "sandbox payment gateway",
     ] {
         assert!(stderr.contains(needle), "missing {needle}: {stderr}");
     }
