@@ -886,7 +886,7 @@ impl Payments {
                 PaymentError::Invalid("amount_micro_usd must be positive".into())
             });
         }
-        let amount_cents = cents(amount)?;
+        cents(amount)?;
         if amount > refundable {
             return Err(PaymentError::Conflict(format!(
                 "a refund of {} exceeds the {} still refundable on payment {payment_id}",
@@ -904,64 +904,122 @@ impl Payments {
                     MicroUsd(amount)
                 ))
             })?;
-        let taken = self
-            .ledger
-            .refund(
-                &key(actor, &format!("refund:{}", refund.id))?,
-                &payment.user_id,
-                MicroUsd(amount),
-                json!({"refund_id": refund.id, "payment_id": payment.id, "reason": reason}),
-            )
-            .await;
-        let tx = match taken {
-            Ok(tx) => tx,
-            Err(err) => {
-                self.store.refund_fail(&refund.id, None).await?;
-                return Err(match err {
-                    LedgerError::InsufficientFunds { available, .. } => PaymentError::Conflict(format!(
-                        "the wallet has only {available} available; a refund cannot take it below zero"
-                    )),
-                    other => other.into(),
-                });
+        self.complete_refund(refund, &payment).await
+    }
+
+    /// Takes a reserved refund out of the wallet (unless already done) and asks the
+    /// gateway for it (unless already asked). Every step is idempotent: the ledger by the
+    /// key `refund:<id>` in the requester's scope, the gateway by the refund id as its
+    /// idempotency key; so an interrupted refund can be completed by running this again.
+    async fn complete_refund(
+        &self,
+        refund: Refund,
+        payment: &Payment,
+    ) -> Result<Refund, PaymentError> {
+        let refund = if refund.ledger_transaction_id.is_some() {
+            refund
+        } else {
+            let taken = self
+                .ledger
+                .refund(
+                    &key(&refund.requested_by, &format!("refund:{}", refund.id))?,
+                    &payment.user_id,
+                    MicroUsd(refund.amount),
+                    json!({"refund_id": refund.id, "payment_id": payment.id, "reason": refund.reason}),
+                )
+                .await;
+            let tx = match taken {
+                Ok(tx) => tx,
+                Err(err) => {
+                    if matches!(
+                        err,
+                        LedgerError::InsufficientFunds { .. } | LedgerError::Invalid(_)
+                    ) {
+                        self.store.refund_fail(&refund.id, None).await?;
+                    }
+                    return Err(match err {
+                        LedgerError::InsufficientFunds { available, .. } => PaymentError::Conflict(format!(
+                            "the wallet has only {available} available; a refund cannot take it below zero"
+                        )),
+                        other => other.into(),
+                    });
+                }
+            };
+            self.store.refund_set_ledger(&refund.id, &tx.id).await?;
+            Refund {
+                ledger_transaction_id: Some(tx.id),
+                ..refund
             }
         };
-        self.store.refund_set_ledger(&refund.id, &tx.id).await?;
-        let refund = Refund {
-            ledger_transaction_id: Some(tx.id),
-            ..refund
-        };
-        let request = RefundRequest {
-            refund_id: refund.id.clone(),
-            payment_ref: payment.payment_ref.clone(),
-            amount_cents,
-        };
-        match self.gateway.refund(&request).await {
-            Ok(answer) if answer.failed => {
-                self.fail_refund(&refund, &payment.gateway).await?;
-                return Err(PaymentError::Gateway(GatewayError::Rejected(
-                    "the gateway declined the refund; the wallet was credited back".into(),
-                )));
-            }
-            Ok(answer) => {
-                self.store
-                    .refund_confirm(&refund.id, Some(&answer.refund_ref), answer.succeeded)
-                    .await?;
-            }
-            Err(GatewayError::Rejected(message)) => {
-                self.fail_refund(&refund, &payment.gateway).await?;
-                return Err(PaymentError::Gateway(GatewayError::Rejected(message)));
-            }
-            Err(err) => {
-                // The gateway may or may not have made it: the refund stays pending (the
-                // money is out of the wallet) until a webhook or a retry says more.
-                tracing::warn!(refund = %refund.id, error = %err, "refund left pending: the gateway did not answer");
-                return Err(PaymentError::Gateway(err));
+        if refund.gateway_ref.is_none() {
+            let request = RefundRequest {
+                refund_id: refund.id.clone(),
+                payment_ref: payment.payment_ref.clone(),
+                amount_cents: cents(refund.amount)?,
+            };
+            match self.gateway.refund(&request).await {
+                Ok(answer) if answer.failed => {
+                    self.fail_refund(&refund, &payment.gateway).await?;
+                    return Err(PaymentError::Gateway(GatewayError::Rejected(
+                        "the gateway declined the refund; the wallet was credited back".into(),
+                    )));
+                }
+                Ok(answer) => {
+                    self.store
+                        .refund_confirm(&refund.id, Some(&answer.refund_ref), answer.succeeded)
+                        .await?;
+                }
+                Err(GatewayError::Rejected(message)) => {
+                    self.fail_refund(&refund, &payment.gateway).await?;
+                    return Err(PaymentError::Gateway(GatewayError::Rejected(message)));
+                }
+                Err(err) => {
+                    // The gateway may or may not have made it: the refund stays pending
+                    // (the money is out of the wallet) until a webhook or the retry
+                    // sweep settles it.
+                    tracing::warn!(refund = %refund.id, error = %err, "refund left pending: the gateway did not answer");
+                    return Err(PaymentError::Gateway(err));
+                }
             }
         }
         self.store
             .refund(&refund.id)
             .await?
             .ok_or_else(|| PaymentError::NotFound(format!("no refund {}", refund.id)))
+    }
+
+    /// Completes refunds interrupted before the gateway answered (a crash, a timeout),
+    /// pending for at least `min_age`; returns how many were settled or sent.
+    pub async fn retry_pending_refunds(
+        &self,
+        min_age: chrono::Duration,
+    ) -> Result<usize, PaymentError> {
+        let cutoff = crate::store::now() - min_age;
+        let stale = self.store.refunds_unsent(cutoff, 50).await?;
+        let mut done = 0;
+        for refund in stale {
+            let id = refund.id.clone();
+            let payment = self.payment(&refund.payment_id).await?;
+            match self.complete_refund(refund, &payment).await {
+                Ok(_) => done += 1,
+                Err(err) => {
+                    tracing::warn!(refund = %id, error = %err, "retrying a pending refund failed")
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Re-examines waiting events, completes interrupted refunds and expires checkouts
+    /// left open for a day: the payment sweep, run periodically.
+    pub async fn sweep(&self) -> Result<(), PaymentError> {
+        self.apply_waiting(self.gateway.name()).await;
+        self.retry_pending_refunds(chrono::Duration::minutes(2))
+            .await?;
+        self.store
+            .checkouts_expire(crate::store::now() - chrono::Duration::hours(24))
+            .await?;
+        Ok(())
     }
 
     /// Opens a subscription checkout for a paid plan.

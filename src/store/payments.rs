@@ -850,6 +850,38 @@ impl Store {
         }))
     }
 
+    /// Pending refunds created before `cutoff` that never reached the gateway (no gateway
+    /// reference yet), oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn refunds_unsent(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Refund>, StoreError> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND gateway_ref IS NULL \
+             AND created_at <= $1 ORDER BY created_at, id LIMIT $2"
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Expires checkouts still open that were created before `cutoff`; returns how many.
+    #[tracing::instrument(skip_all)]
+    pub async fn checkouts_expire(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let sql = "UPDATE payment_checkouts SET status = 'expired', updated_at = $1 \
+            WHERE status = 'open' AND created_at <= $2";
+        Ok(on_pool!(self, |pool| sqlx::query(sql)
+            .bind(super::now())
+            .bind(cutoff)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
     /// Refunds newest first, optionally of one payment, older than the `before` id.
     #[tracing::instrument(skip_all)]
     pub async fn refunds_list(

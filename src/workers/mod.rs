@@ -9,6 +9,7 @@ use crate::app::AppState;
 
 pub mod ingest;
 mod maintenance;
+mod payments;
 
 /// The running background workers.
 pub struct Workers {
@@ -22,6 +23,7 @@ impl Workers {
         let token = state.shutdown.child_token();
         let mut tasks = JoinSet::new();
         tasks.spawn(maintenance::run(state.clone(), token.clone()));
+        tasks.spawn(payments::run(state.clone(), token.clone()));
         tasks.spawn(ingest::freshness(state.clone(), token.clone()));
         for source in &state.sources {
             tasks.spawn(ingest::run(state.clone(), source.clone(), token.clone()));

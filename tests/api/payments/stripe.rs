@@ -39,6 +39,9 @@ impl Seen {
 
 type Log = Arc<Mutex<Vec<Seen>>>;
 
+/// Set: the fake answers refunds of 200 cents with 503 (Stripe briefly down).
+static REFUNDS_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn record(log: &Log, method: &str, path: String, headers: &HeaderMap, body: &str) -> Seen {
     let seen = Seen {
         method: method.into(),
@@ -75,6 +78,14 @@ async fn fake_stripe(log: Log) -> String {
             "/v1/refunds",
             post(|State(log): State<Log>, headers: HeaderMap, body: String| async move {
                 let seen = record(&log, "POST", "/v1/refunds".into(), &headers, &body);
+                if seen.get("amount") == Some("200")
+                    && REFUNDS_DOWN.load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(json!({"error": {"type": "api_error", "message": "try again"}})),
+                    );
+                }
                 if seen.get("amount") == Some("100") {
                     return (
                         StatusCode::BAD_REQUEST,
@@ -283,6 +294,64 @@ async fn stripe_checkout_refunds_and_subscriptions_through_a_fake_stripe(backend
     .await;
     assert_eq!(payments["payments"][0]["refunded"], 5_000_000);
 
+    // Stripe not answering leaves the refund pending (money out of the wallet, nothing
+    // lost); the sweep completes it later with the same idempotency key.
+    REFUNDS_DOWN.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/v2/admin/refunds",
+        Some(&admin.access_token),
+        Some(json!({"payment_id": payment_id, "amount_micro_usd": 2_000_000, "reason": "outage"})),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(available(&app, token).await, 18_000_000);
+    let (_, refunds) = send(
+        &app,
+        "GET",
+        "/api/v2/admin/refunds",
+        Some(&admin.access_token),
+        None,
+    )
+    .await;
+    let stuck = refunds["refunds"][0].clone();
+    assert_eq!(stuck["status"], "pending", "{stuck}");
+    assert!(stuck["gateway_ref"].is_null());
+    REFUNDS_DOWN.store(false, std::sync::atomic::Ordering::SeqCst);
+    let retried = app
+        .state
+        .payments
+        .retry_pending_refunds(chrono::Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(retried, 1);
+    let (_, refunds) = send(
+        &app,
+        "GET",
+        "/api/v2/admin/refunds",
+        Some(&admin.access_token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        refunds["refunds"][0]["gateway_ref"],
+        format!("re_{}", stuck["id"].as_str().unwrap())
+    );
+    let attempts: Vec<Option<String>> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.get("amount") == Some("200"))
+        .map(|s| s.idempotency_key.clone())
+        .collect();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(
+        attempts[0], attempts[1],
+        "the retry reuses the idempotency key"
+    );
+    assert_eq!(available(&app, token).await, 18_000_000, "charged once");
+
     // A subscription: the invoice may arrive before the session; both apply once.
     let (status, sub_checkout) = send(
         &app,
@@ -360,6 +429,6 @@ async fn stripe_checkout_refunds_and_subscriptions_through_a_fake_stripe(backend
     );
     let credit = sub["proration_credit_micro_usd"].as_i64().unwrap();
     assert!(credit > 289_000_000 && credit <= 290_000_000, "{credit}");
-    assert_eq!(available(&app, token).await, 20_000_000 + credit);
+    assert_eq!(available(&app, token).await, 18_000_000 + credit);
     assert_ledger_clean(&app).await;
 }
