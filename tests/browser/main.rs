@@ -64,8 +64,6 @@ async fn browser_marketplace_search_sort_and_query_errors() {
     browser.wait_for("#offers tbody tr").await;
     let q = browser.find("#q").await;
     browser.type_into(&q, "gpu=H100 sort=price\u{E007}").await;
-    let summary = wait_summary(&browser, "H100").await;
-    let _ = summary;
     browser
         .wait_js(
             "only H100 rows",
@@ -75,6 +73,8 @@ async fn browser_marketplace_search_sort_and_query_errors() {
             json!([]),
         )
         .await;
+    let summary = wait_summary(&browser, "offers").await;
+    assert!(summary.starts_with("Showing 1–"), "{summary}");
     let ascending = shown_prices(&browser).await;
     assert!(ascending.len() > 1, "{ascending:?}");
     assert!(ascending.windows(2).all(|w| w[0] <= w[1]), "{ascending:?}");
@@ -216,8 +216,17 @@ async fn browser_register_sign_in_and_see_the_wallet() {
     let field = browser.find("#login-password").await;
     browser.type_into(&field, "wrong password entirely").await;
     browser.click(&browser.find("#login-form button[type=submit]").await).await;
-    let error = browser.text("#login-error").await;
-    assert!(!error.is_empty(), "a failed sign-in says so");
+    let error = browser
+        .wait_js(
+            "a sign-in error",
+            "return document.getElementById('login-error').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        error.as_str().unwrap().contains("invalid"),
+        "a failed sign-in says so: {error}"
+    );
     let field = browser.find("#login-password").await;
     browser.type_into(&field, password).await;
     browser.click(&browser.find("#login-form button[type=submit]").await).await;
@@ -236,7 +245,8 @@ async fn browser_register_sign_in_and_see_the_wallet() {
         )
         .await
         .unwrap();
-    browser.goto(&format!("{}/#/wallet", app.base)).await;
+    // A full reload: the session survives in its cookies.
+    browser.goto(&format!("{}/?reload=1#/wallet", app.base)).await;
     browser
         .wait_js(
             "the credited wallet",

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 /// The key W3C WebDriver uses for element references.
-const ELEMENT: &str = "element-6066-11e4-a07c-4f6f23c83fd1";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long [`Browser::wait_for`] waits by default.
 pub const WAIT: Duration = Duration::from_secs(15);
 
@@ -94,13 +94,11 @@ impl Browser {
 
     async fn call(&self, method: &str, url: &str, body: Value) -> Value {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let response = self
-            .http
-            .request(method, url)
-            .json(&body)
-            .send()
-            .await
-            .expect("webdriver request");
+        let mut request = self.http.request(method, url);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("webdriver request");
         let status = response.status();
         let value: Value = response.json().await.expect("webdriver json");
         assert!(status.is_success(), "webdriver {url}: {status} {value}");
@@ -154,18 +152,18 @@ impl Browser {
 
     /// The first element matching `css`.
     pub async fn find(&self, css: &str) -> Value {
-        let found = self
-            .cmd(
-                "POST",
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await;
-        json!({ ELEMENT: found[ELEMENT] })
+        self.cmd(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        )
+        .await
     }
 
     fn id(element: &Value) -> &str {
-        element[ELEMENT].as_str().expect("element reference")
+        element[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an element reference: {element}"))
     }
 
     /// Clicks `element`.

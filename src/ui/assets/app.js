@@ -28,9 +28,6 @@ function route() {
   for (const a of document.querySelectorAll("[data-nav]")) {
     if (a.dataset.nav === nav) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
-  const current = view.firstElementChild;
-  if (current && current.localName === tag && tag === "gpb-marketplace" && route.last === path) return;
-  route.last = path;
   view.replaceChildren(document.createElement(tag));
   if (route.moved) view.focus({ preventScroll: true });
   route.moved = true;

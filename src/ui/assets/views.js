@@ -72,7 +72,7 @@ function errorBox(e, query) {
 
 class Marketplace extends HTMLElement {
   connectedCallback() {
-    this.query = hashParams().get("q") ?? "available=true sort=price";
+    this.query = hashParams().get("q") ?? "sort=price";
     this.cursors = [];
     this.cursor = null;
     this.rows = new Map();
@@ -454,7 +454,7 @@ const CRITERIA = [["price", "Price (lower)", 4], ["tflops", "Compute", 3], ["vra
 
 class Rank extends HTMLElement {
   connectedCallback() {
-    this.filter = el("input", { id: "rank-filter", type: "search", value: hashParams().get("q") ?? "available=true", spellcheck: "false" });
+    this.filter = el("input", { id: "rank-filter", type: "search", value: hashParams().get("q") ?? "", spellcheck: "false" });
     this.sliders = CRITERIA.map(([key, label, w]) => {
       const input = el("input", { type: "range", min: 0, max: 10, step: 1, value: w, id: `w-${key}` });
       const out = el("output", { for: `w-${key}` }, String(w));
