@@ -100,7 +100,10 @@ fn serve(asset: &Asset, state: &AppState, headers: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
             asset.body,
         )
             .into_response()
@@ -126,7 +129,10 @@ pub fn content_security_policy(state: &AppState, headers: &HeaderMap) -> String 
         .as_ref()
         .and_then(|u| {
             let host = u.host_str()?;
-            Some(u.port().map_or_else(|| host.to_owned(), |p| format!("{host}:{p}")))
+            Some(
+                u.port()
+                    .map_or_else(|| host.to_owned(), |p| format!("{host}:{p}")),
+            )
         })
         .or_else(|| {
             headers

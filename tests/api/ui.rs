@@ -25,15 +25,24 @@ async fn ui_page_and_assets_are_embedded_with_a_strict_csp() {
         csp.contains(&format!("connect-src 'self' ws://{host} wss://{host}")),
         "{csp}"
     );
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     assert_eq!(h["x-frame-options"], "DENY");
     let html = page.text().await.unwrap();
     // Every script is an external file of this origin: nothing inline, nothing from a CDN.
     for tag in html.split("<script").skip(1) {
         let tag = &tag[..tag.find('>').unwrap()];
-        assert!(tag.contains("src=\"/ui/"), "inline or foreign script: {tag}");
+        assert!(
+            tag.contains("src=\"/ui/"),
+            "inline or foreign script: {tag}"
+        );
     }
-    assert!(!html.contains("http://") && !html.contains("https://"), "no absolute URLs");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no absolute URLs"
+    );
 
     for (file, kind) in [
         ("app.js", "text/javascript; charset=utf-8"),
@@ -46,10 +55,17 @@ async fn ui_page_and_assets_are_embedded_with_a_strict_csp() {
         let resp = app.get(&format!("/ui/{file}")).await;
         assert_eq!(resp.status(), 200, "{file}");
         assert_eq!(resp.headers()["content-type"], kind, "{file}");
-        assert!(resp.headers().contains_key("content-security-policy"), "{file}");
+        assert!(
+            resp.headers().contains_key("content-security-policy"),
+            "{file}"
+        );
         let etag = resp.headers()["etag"].clone();
         let body = resp.bytes().await.unwrap();
-        assert!(body.len() < 64 * 1024, "{file} stays small: {} bytes", body.len());
+        assert!(
+            body.len() < 64 * 1024,
+            "{file} stays small: {} bytes",
+            body.len()
+        );
         let again = app
             .client
             .get(format!("{}/ui/{file}", app.base))

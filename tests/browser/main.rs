@@ -7,10 +7,10 @@
 #[path = "../api/common.rs"]
 #[allow(dead_code)]
 mod common;
+mod webdriver;
 #[path = "../api/ws_support.rs"]
 #[allow(dead_code)]
 mod ws_support;
-mod webdriver;
 
 use common::{spawn_app, Backend, TestApp};
 use gpubroker::domain::money::MicroUsd;
@@ -101,9 +101,20 @@ async fn browser_marketplace_search_sort_and_query_errors() {
         }
         last
     };
-    assert!(descending.windows(2).all(|w| w[0] >= w[1]), "{descending:?}");
-    assert!(descending[0] > ascending[0], "{descending:?} vs {ascending:?}");
-    assert!(browser.js("return location.hash", json!([])).await.as_str().unwrap().contains("sort%3D-price"));
+    assert!(
+        descending.windows(2).all(|w| w[0] >= w[1]),
+        "{descending:?}"
+    );
+    assert!(
+        descending[0] > ascending[0],
+        "{descending:?} vs {ascending:?}"
+    );
+    assert!(browser
+        .js("return location.hash", json!([]))
+        .await
+        .as_str()
+        .unwrap()
+        .contains("sort%3D-price"));
     browser.screenshot("marketplace-sorted").await;
 
     // A misspelt field: the API's message is shown with the position.
@@ -113,7 +124,12 @@ async fn browser_marketplace_search_sort_and_query_errors() {
     assert!(error.contains("did you mean 'price'"), "{error}");
     assert!(error.contains("position 9"), "{error}");
     assert_eq!(
-        browser.js("return document.getElementById('q').getAttribute('aria-invalid')", json!([])).await,
+        browser
+            .js(
+                "return document.getElementById('q').getAttribute('aria-invalid')",
+                json!([])
+            )
+            .await,
         json!("true")
     );
     browser.screenshot("marketplace-query-error").await;
@@ -165,12 +181,21 @@ async fn browser_live_price_change_flashes_without_reload() {
             json!([row, new_text]),
         )
         .await;
-    assert!(flashed.as_str().unwrap().contains('▲'), "a rise is marked: {flashed}");
+    assert!(
+        flashed.as_str().unwrap().contains('▲'),
+        "a rise is marked: {flashed}"
+    );
     assert_eq!(
         browser.js("return window.__sameDocument", json!([])).await,
         json!("yes"),
         "the page was not reloaded"
     );
+    browser
+        .js(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            json!([row]),
+        )
+        .await;
     browser.screenshot("marketplace-live-price").await;
     // The highlight is temporary.
     browser
@@ -208,14 +233,18 @@ async fn browser_register_sign_in_and_see_the_wallet() {
     browser.click(&logout).await;
     let field = browser.wait_for("#login-email").await;
     assert_eq!(
-        browser.js("return document.cookie.includes('gpb_csrf=')", json!([])).await,
+        browser
+            .js("return document.cookie.includes('gpb_csrf=')", json!([]))
+            .await,
         json!(false),
         "signing out clears the session cookies"
     );
     browser.type_into(&field, email).await;
     let field = browser.find("#login-password").await;
     browser.type_into(&field, "wrong password entirely").await;
-    browser.click(&browser.find("#login-form button[type=submit]").await).await;
+    browser
+        .click(&browser.find("#login-form button[type=submit]").await)
+        .await;
     let error = browser
         .wait_js(
             "a sign-in error",
@@ -229,12 +258,20 @@ async fn browser_register_sign_in_and_see_the_wallet() {
     );
     let field = browser.find("#login-password").await;
     browser.type_into(&field, password).await;
-    browser.click(&browser.find("#login-form button[type=submit]").await).await;
+    browser
+        .click(&browser.find("#login-form button[type=submit]").await)
+        .await;
     browser.wait_for("#available").await;
 
     // Money arrives server-side; the wallet shows it with its transaction.
     let pair = app.state.auth.login(email, password).await.unwrap();
-    let user = app.state.auth.verify_access(&pair.access_token).await.unwrap().sub;
+    let user = app
+        .state
+        .auth
+        .verify_access(&pair.access_token)
+        .await
+        .unwrap()
+        .sub;
     app.state
         .ledger
         .top_up(
@@ -246,7 +283,9 @@ async fn browser_register_sign_in_and_see_the_wallet() {
         .await
         .unwrap();
     // A full reload: the session survives in its cookies.
-    browser.goto(&format!("{}/?reload=1#/wallet", app.base)).await;
+    browser
+        .goto(&format!("{}/?reload=1#/wallet", app.base))
+        .await;
     browser
         .wait_js(
             "the credited wallet",
@@ -257,6 +296,117 @@ async fn browser_register_sign_in_and_see_the_wallet() {
     let txs = browser.text("#transactions tbody").await;
     assert!(txs.contains("top_up") && txs.contains("+$25.00"), "{txs}");
     browser.screenshot("account-wallet").await;
+    browser.quit().await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_offer_detail_compare_rank_and_dark_theme() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = app_with_market().await;
+    let report = lambda();
+    let target = report
+        .offers
+        .iter()
+        .position(|o| o.instance_type == TARGET)
+        .unwrap();
+    let id =
+        gpubroker::domain::offer::offer_id("lambda", TARGET, &report.offers[target].region, None);
+    // A second observation gives the chart a step.
+    let mut moved = lambda();
+    moved.offers[target].price = Some(MicroUsd(report.offers[target].price.unwrap().0 * 2));
+    ingest(&app, "skypilot:lambda", moved).await;
+
+    let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    browser
+        .goto(&format!("{}/#/offers/{encoded}", app.base))
+        .await;
+    let step = browser
+        .wait_js(
+            "the price chart",
+            "const p = document.querySelector('#price-chart path.line'); return p && p.getAttribute('d')",
+            json!([]),
+        )
+        .await;
+    assert!(step.as_str().unwrap().contains('V'), "a price step: {step}");
+    let gpu = browser.text("section[aria-labelledby=h-gpu]").await;
+    assert!(
+        gpu.contains("Hopper") && gpu.contains("80 GB per GPU"),
+        "{gpu}"
+    );
+    let tokens = browser
+        .wait_js(
+            "the token cost",
+            "const t = document.getElementById('token-cost').textContent; return t.includes('per 1M tokens') && t",
+            json!([]),
+        )
+        .await;
+    assert!(tokens.as_str().unwrap().starts_with('$'), "{tokens}");
+
+    // Dark theme by toggle (headless Chromium prefers light).
+    browser.click(&browser.find("#theme").await).await;
+    let theme = browser
+        .js(
+            "return [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(theme, json!(["dark", "rgb(18, 21, 26)"]));
+    browser.screenshot("offer-detail-dark").await;
+
+    // Compare this offer with the cheapest H100.
+    browser.click(&browser.find("#compare-this").await).await;
+    browser
+        .goto(&format!("{}/#/?q=gpu%3DH100%20sort%3Dprice", app.base))
+        .await;
+    let first = browser
+        .wait_for("#offers tbody tr:first-child input[type=checkbox]")
+        .await;
+    browser.click(&first).await;
+    assert_eq!(browser.text("#compare-count").await, "2");
+    browser
+        .click(&browser.find("a[data-nav=compare]").await)
+        .await;
+    let columns = browser
+        .wait_js(
+            "two offers side by side",
+            "return document.querySelectorAll('#compare thead th').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(columns, json!(2));
+    let best = browser.text("#compare tbody tr:nth-child(4) td.best").await;
+    assert!(
+        best.starts_with('$'),
+        "the cheaper $/hour is marked best: {best}"
+    );
+
+    // TOPSIS: scores are shown best first and follow the sliders.
+    browser.click(&browser.find("a[data-nav=rank]").await).await;
+    browser.wait_for("#ranked tbody tr").await;
+    let scores = |v: Value| -> Vec<f64> { serde_json::from_value(v).unwrap() };
+    let read = "return [...document.querySelectorAll('#ranked tbody tr td:nth-child(2)')].map(td => Number(td.textContent))";
+    let before = scores(browser.js(read, json!([])).await);
+    assert!(before.windows(2).all(|w| w[0] >= w[1]), "{before:?}");
+    assert!(before.iter().all(|s| (0.0..=1.0).contains(s)), "{before:?}");
+    let summary = browser
+        .js(
+            "const w = document.getElementById('w-price'); w.value = 0; w.dispatchEvent(new Event('input')); \
+             return true",
+            json!([]),
+        )
+        .await;
+    assert_eq!(summary, json!(true));
+    browser
+        .wait_js(
+            "the ranking without price",
+            "const p = document.querySelector('#ranked')?.closest('div')?.previousElementSibling; \
+             return p && !p.textContent.includes('price ')",
+            json!([]),
+        )
+        .await;
     browser.quit().await;
     app.stop().await.unwrap();
 }

@@ -117,8 +117,12 @@ impl Browser {
 
     /// Runs `script` (a function body; `arguments` are `args`) and returns its result.
     pub async fn js(&self, script: &str, args: Value) -> Value {
-        self.cmd("POST", "/execute/sync", json!({ "script": script, "args": args }))
-            .await
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": args }),
+        )
+        .await
     }
 
     /// Polls `script` until it returns something truthy; panics with `what` after [`WAIT`].

@@ -27,7 +27,7 @@ const COLUMNS = [
   ["Spot $/h", (o) => money(o.spot_price_per_hour), "spot", "num hide-sm"],
   ["TFLOPS", (o) => num(o.tflops, 0), "tflops", "num hide-sm"],
   ["$/TFLOP-h", (o) => (o.value === null || o.value === undefined ? "–" : "$" + num(o.value, 4)), "value", "num"],
-  ["Status", (o) => el("span", { class: `badge ${o.available ? "ok" : "no"}` }, o.stale ? "stale" : o.availability), null, ""],
+  ["Status", (o) => el("span", { class: `badge ${o.stale ? "no" : o.available ? "ok" : o.availability === "unknown" ? "" : "no"}` }, o.stale ? "stale" : o.availability), null, ""],
 ];
 
 /** Splits a query into terms; `provider in [a, b]` stays one term; quotes are respected. */
