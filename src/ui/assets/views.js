@@ -354,6 +354,8 @@ export function priceChart(points) {
     path("p") ? svg("path", { class: "line", d: path("p") }) : null);
 }
 
+const gb = (v) => (v === null || v === undefined ? "–" : `${num(v, 0)} GB`);
+
 function kv(pairs) {
   return el("dl", { class: "kv" }, pairs.filter(([, v]) => v !== undefined).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 }
@@ -387,7 +389,7 @@ class OfferDetail extends HTMLElement {
         el("section", { class: "card", "aria-labelledby": "h-offer" }, el("h2", { id: "h-offer" }, "Offer"), kv([
           ["Instance type", offer.instance_type], ["Provider", `${offer.provider} (${offer.source})`], ["Region", [offer.region, offer.zone, offer.country, offer.continent].filter(Boolean).join(" · ")],
           ["Price", `${money(offer.price_per_hour)} / hour`], ["Per GPU", `${money(offer.price_per_gpu_hour)} / GPU-hour`], ["Spot", money(offer.spot_price_per_hour)],
-          ["Availability", `${offer.availability}${offer.stale ? " (stale)" : ""}`], ["vCPUs", num(offer.vcpus, 0)], ["RAM", `${num(offer.ram_gb, 0)} GB`], ["Disk", `${num(offer.disk_gb, 0)} GB`],
+          ["Availability", `${offer.availability}${offer.stale ? " (stale)" : ""}`], ["vCPUs", num(offer.vcpus, 0)], ["RAM", gb(offer.ram_gb)], ["Disk", gb(offer.disk_gb)],
           ["Last seen", when(offer.last_seen)]])),
         el("section", { class: "card", "aria-labelledby": "h-gpu" }, el("h2", { id: "h-gpu" }, "GPU"), spec ? kv([
           ["Model", spec.model], ["Vendor", spec.vendor], ["Architecture", spec.architecture], ["Memory", `${num(spec.vram_gb, 0)} GB per GPU`],
