@@ -50,7 +50,6 @@ function applyTheme(theme) {
   const dark = theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
   const button = document.getElementById("theme");
   button.setAttribute("aria-label", dark ? "Switch to light theme" : "Switch to dark theme");
-  button.setAttribute("aria-pressed", String(dark));
 }
 
 /** Shows the nav entries whose API exists in this server's OpenAPI document. */

@@ -151,16 +151,24 @@ class Live {
     this.ws = ws;
     ws.onopen = () => {
       this.open = true; this.backoff = 500; this.state("live");
-      for (const [id, s] of this.subs) this.send({ type: "subscribe", id, query: s.query });
+      for (const [id, s] of this.subs) {
+        this.send({ type: "subscribe", id, query: s.query });
+        // Changes may have been missed while disconnected: views reload what they show.
+        if (this.dropped) s.handler({ type: "resync" });
+      }
     };
     ws.onmessage = (m) => {
       let msg; try { msg = JSON.parse(m.data); } catch { return; }
-      if (msg.type === "resync_required") { this.state("resyncing"); return; }
+      if (msg.type === "resync_required") {
+        // Events were dropped for this slow client: every view reloads.
+        for (const s of this.subs.values()) s.handler({ type: "resync" });
+        return;
+      }
       const sub = msg.id && this.subs.get(msg.id);
       if (sub) sub.handler(msg);
     };
     ws.onclose = () => {
-      this.ws = null; this.open = false; this.state("reconnecting");
+      this.ws = null; this.open = false; this.dropped = true; this.state("reconnecting");
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 15000);
     };

@@ -225,6 +225,7 @@ class Marketplace extends HTMLElement {
 
   onLive(msg) {
     if (msg.type === "snapshot") { this.dataset.live = "subscribed"; return; }
+    if (msg.type === "resync") { this.search(); return; }
     if (msg.type !== "event") return;
     if (msg.kind === "provider.status") {
       const p = msg.provider;
