@@ -117,6 +117,25 @@ async fn browser_marketplace_search_sort_and_query_errors() {
         .contains("sort%3D-price"));
     browser.screenshot("marketplace-sorted").await;
 
+    // Autocomplete: a field prefix offers fields; arrow keys and Enter pick one.
+    let q = browser.find("#q").await;
+    browser.type_into(&q, "gpu=H100 pri").await;
+    let options = browser
+        .wait_js(
+            "field suggestions",
+            "const l = document.getElementById('q-suggest');              return !l.hidden && [...l.querySelectorAll('[role=option]')].map(o => o.firstChild.textContent)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(options, json!(["price", "price_per_gpu"]));
+    browser.type_into_more(&q, "\u{E015}\u{E007}").await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('q').value", json!([]))
+            .await,
+        json!("gpu=H100 price")
+    );
+
     // A misspelt field: the API's message is shown with the position.
     let q = browser.find("#q").await;
     browser.type_into(&q, "gpu=H100 prce<3\u{E007}").await;
@@ -262,6 +281,33 @@ async fn browser_register_sign_in_and_see_the_wallet() {
         .click(&browser.find("#login-form button[type=submit]").await)
         .await;
     browser.wait_for("#available").await;
+
+    // API keys: create one (shown once), see it listed, revoke it.
+    browser.click(&browser.find("a[data-nav=keys]").await).await;
+    let name = browser.wait_for("#key-name").await;
+    browser.type_into(&name, "ci-runner").await;
+    browser
+        .click(&browser.find("#key-form button[type=submit]").await)
+        .await;
+    assert!(browser.text("#new-key").await.starts_with("gpuk_"));
+    browser
+        .wait_js(
+            "the key in the list",
+            "return document.querySelector('#keys tbody').textContent.includes('ci-runner')",
+            json!([]),
+        )
+        .await;
+    browser
+        .click(&browser.find("#keys tbody button").await)
+        .await;
+    browser.accept_alert().await;
+    browser
+        .wait_js(
+            "the key revoked",
+            "return document.querySelector('#keys tbody').textContent.includes('No API keys yet')",
+            json!([]),
+        )
+        .await;
 
     // Money arrives server-side; the wallet shows it with its transaction.
     let pair = app.state.auth.login(email, password).await.unwrap();

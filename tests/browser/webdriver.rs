@@ -193,6 +193,21 @@ impl Browser {
         .await;
     }
 
+    /// Accepts the open `confirm()` dialog.
+    pub async fn accept_alert(&self) {
+        self.cmd("POST", "/alert/accept", json!({})).await;
+    }
+
+    /// Types `text` into `element` after what it holds (`\u{E015}` is the down arrow).
+    pub async fn type_into_more(&self, element: &Value, text: &str) {
+        self.cmd(
+            "POST",
+            &format!("/element/{}/value", Self::id(element)),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
     /// The rendered text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
         let element = self.wait_for(css).await;
