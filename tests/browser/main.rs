@@ -216,6 +216,38 @@ async fn browser_live_price_change_flashes_without_reload() {
         )
         .await;
     browser.screenshot("marketplace-live-price").await;
+    // The source starts failing: the banner says so, still without a reload.
+    app.state
+        .store
+        .record_source_failure(
+            "skypilot:lambda",
+            "HTTP 503: upstream down",
+            gpubroker::store::now(),
+            40,
+        )
+        .await
+        .unwrap();
+    app.state
+        .catalog
+        .refresh_freshness(&app.state.store, &app.state.stale_windows())
+        .await
+        .unwrap();
+    let banner = browser
+        .wait_js(
+            "the failing-provider banner",
+            "return document.getElementById('provider-banner').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        banner
+            .as_str()
+            .unwrap()
+            .contains("skypilot:lambda: failing — HTTP 503: upstream down"),
+        "{banner}"
+    );
+    browser.js("window.scrollTo(0, 0)", json!([])).await;
+    browser.screenshot("marketplace-provider-banner").await;
     // The highlight is temporary.
     browser
         .wait_js(
@@ -224,6 +256,10 @@ async fn browser_live_price_change_flashes_without_reload() {
             json!([row]),
         )
         .await;
+    assert_eq!(
+        browser.js("return window.__sameDocument", json!([])).await,
+        json!("yes")
+    );
     browser.quit().await;
     app.stop().await.unwrap();
 }
