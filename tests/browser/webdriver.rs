@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 /// The key W3C WebDriver uses for element references.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long [`Browser::wait_for`] waits by default.
-pub const WAIT: Duration = Duration::from_secs(15);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The chromedriver binary: `$CHROMEDRIVER`, or `chromedriver` on the PATH.
 pub fn chromedriver() -> Option<PathBuf> {

@@ -93,7 +93,8 @@ class Marketplace extends HTMLElement {
     this.list = el("ul", { id: "q-suggest", class: "suggest", role: "listbox", hidden: true, "aria-label": "Suggestions" });
     this.input.addEventListener("input", () => this.suggest());
     this.input.addEventListener("keydown", (e) => this.onKey(e));
-    this.input.addEventListener("blur", () => setTimeout(() => this.closeList(), 150));
+    // Close on leaving the field, unless focus came back meanwhile (a click on a suggestion).
+    this.input.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== this.input) this.closeList(); }, 150));
     this.error = el("div", { id: "q-error" });
     this.banner = el("div", { id: "provider-banner", class: "banner", role: "status" });
     this.chips = el("div", { class: "chips", id: "chips", "aria-label": "Active filters" });
