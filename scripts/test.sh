@@ -24,6 +24,22 @@ if [ -z "${GPUBROKER_TEST_PG_URL:-}" ]; then
   fi
 fi
 
+# The browser tests (tests/browser) need headless Chromium and chromedriver. Under CI=true
+# they are installed from Debian when missing and a failure to install fails the run;
+# elsewhere the browser tests skip with a warning when chromedriver is missing.
+if ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "== installing chromium and chromium-driver"
+    if ! { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; } \
+      || ! command -v chromedriver >/dev/null 2>&1; then
+      echo "error: chromium/chromium-driver could not be installed; CI requires the browser tests" >&2
+      exit 1
+    fi
+  else
+    echo "warning: chromedriver not found; browser tests will be skipped (apt-get install chromium chromium-driver)" >&2
+  fi
+fi
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast

@@ -250,7 +250,12 @@ pub async fn serve_with(
     state.payments.set_local_addr(addr);
     let startup = tokio::spawn(start(state.clone()));
     let drain = tokio::spawn(drain_on(signal, state.clone()));
-    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), backend = state.store.kind().as_str(), "listening");
+    let ui = state
+        .settings
+        .public_url
+        .as_ref()
+        .map_or_else(|| format!("http://{addr}/"), |u| u.to_string());
+    tracing::info!(%addr, %ui, version = env!("CARGO_PKG_VERSION"), backend = state.store.kind().as_str(), "listening");
     let token = state.shutdown.clone();
     let server = axum::serve(
         listener,

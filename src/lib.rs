@@ -26,5 +26,6 @@ pub mod secret;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod workers;
 pub mod ws;

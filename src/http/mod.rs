@@ -161,10 +161,10 @@ fn annotate_access(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The complete application router with every layer applied.
+/// The complete application router with every layer applied: the API and the web UI.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_routes().split_for_parts();
-    with_layers(routes, state)
+    with_layers(routes.merge(crate::ui::router()), state)
 }
 
 /// Applies the shared layers to `routes`.

@@ -131,6 +131,9 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("GET", "/api/v2/openapi.json", PUBLIC),
     route("GET", "/api/v2/docs", PUBLIC),
     route("GET", "/.well-known/jwks.json", PUBLIC),
+    // The web UI (src/ui): the page and its embedded assets.
+    route("GET", "/", PUBLIC),
+    route("GET", "/ui/{file}", PUBLIC),
     // The live stream: public prices for anyone; a credential adds the user's own
     // notifications.
     route("GET", "/ws", PUBLIC),

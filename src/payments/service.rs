@@ -1003,7 +1003,7 @@ impl Payments {
             match self.complete_refund(refund, &payment).await {
                 Ok(_) => done += 1,
                 Err(err) => {
-                    tracing::warn!(refund = %id, error = %err, "retrying a pending refund failed")
+                    tracing::warn!(refund = %id, error = %err, "retrying a pending refund failed");
                 }
             }
         }

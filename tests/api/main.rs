@@ -32,6 +32,7 @@ mod security_headers;
 mod sessions;
 mod shutdown;
 mod storage;
+mod ui;
 mod ws;
 mod ws_limits;
 mod ws_support;

@@ -17,7 +17,7 @@ both_backends!(
 );
 
 /// Routes served outside the OpenAPI document.
-const UNDOCUMENTED: &[(&str, &str)] = &[("GET", "/health")];
+const UNDOCUMENTED: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/"), ("GET", "/ui/{file}")];
 
 #[test]
 fn every_route_declares_a_policy() {
