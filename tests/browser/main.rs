@@ -345,25 +345,32 @@ async fn browser_register_sign_in_and_see_the_wallet() {
         )
         .await;
 
-    // Money arrives server-side; the wallet shows it with its transaction.
-    let pair = app.state.auth.login(email, password).await.unwrap();
-    let user = app
-        .state
-        .auth
-        .verify_access(&pair.access_token)
-        .await
-        .unwrap()
-        .sub;
-    app.state
-        .ledger
-        .top_up(
-            &gpubroker::ledger::IdempotencyKey::new(&user, "ui-pay-1").unwrap(),
-            &user,
-            MicroUsd(25_000_000),
-            json!({"payment": "ui-pay-1"}),
+    // Top up through the sandbox checkout: the gateway's page, a test card, and back.
+    browser
+        .click(&browser.find("a[data-nav=wallet]").await)
+        .await;
+    let amount = browser.wait_for("#topup-amount").await;
+    browser.type_into(&amount, "25").await;
+    browser
+        .click(&browser.find("#topup-form button[type=submit]").await)
+        .await;
+    let card = browser.wait_for("#card").await;
+    assert!(
+        browser.text("main").await.contains("25.00"),
+        "the sandbox page shows the amount"
+    );
+    browser.screenshot("sandbox-checkout").await;
+    browser.type_into(&card, "4242 4242 4242 4242").await;
+    browser
+        .click(&browser.find("form button[type=submit]").await)
+        .await;
+    browser
+        .wait_js(
+            "the credited wallet after checkout",
+            "const a = document.getElementById('available'); return a && a.textContent === '$25.00'",
+            json!([]),
         )
-        .await
-        .unwrap();
+        .await;
     // A full reload: the session survives in its cookies.
     browser
         .goto(&format!("{}/?reload=1#/wallet", app.base))

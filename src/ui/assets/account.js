@@ -107,7 +107,12 @@ class Wallet extends HTMLElement {
       this.more = el("button", { type: "button", class: "secondary", id: "more-tx", hidden: !page.next_cursor, onclick: () => this.page() }, "More");
       this.cursor = page.next_cursor;
       this.rows(page.transactions);
-      this.replaceChildren(el("h1", {}, "Wallet"),
+      this.topupError = el("p", { id: "topup-error", class: "error", role: "alert", hidden: true });
+      const topup = el("form", { id: "topup-form", class: "row", onsubmit: (e) => this.topUp(e) },
+        el("label", { for: "topup-amount" }, "Add funds (USD)"),
+        el("input", { id: "topup-amount", type: "number", min: "5", max: "10000", step: "0.01", value: "25", required: true, inputmode: "decimal" }),
+        el("button", { type: "submit" }, "Top up"));
+      this.replaceChildren(el("h1", {}, "Wallet"), topup, this.topupError,
         el("div", { class: "grid", id: "balances" },
           el("div", { class: "card" }, el("h2", {}, "Available"), el("p", { id: "available", class: "big" }, micro(w.available_micro_usd))),
           el("div", { class: "card" }, el("h2", {}, "Posted balance"), el("p", { id: "posted" }, micro(w.posted_micro_usd))),
@@ -115,7 +120,35 @@ class Wallet extends HTMLElement {
         el("h2", {}, "Holds"), w.holds.length ? el("ul", { id: "holds" }, w.holds.map((h) => el("li", {}, `${micro(h.amount_micro_usd)} until ${when(h.expires_at)}`))) : el("p", { class: "muted" }, "No holds."),
         el("h2", {}, "Transactions"), el("div", { class: "table-wrap" }, el("table", { id: "transactions" },
           el("thead", {}, el("tr", {}, ["When", "Kind", "Amount"].map((h) => el("th", { scope: "col" }, h)))), this.body)), el("p", {}, this.more));
+      this.returned();
     } catch (ex) { this.replaceChildren(el("h1", {}, "Wallet"), el("div", { class: "error", role: "alert" }, errorText(ex))); }
+  }
+  /** Opens a checkout for the amount and hands over to the payment gateway's page. */
+  async topUp(e) {
+    e.preventDefault();
+    const dollars = Number(this.querySelector("#topup-amount").value);
+    this.topupError.hidden = true;
+    try {
+      const checkout = await api("POST", "/api/v2/billing/top-ups", { amount_micro_usd: Math.round(dollars * 100) * 10000, return_path: "/#/wallet" });
+      location.assign(checkout.checkout_url);
+    } catch (ex) { this.topupError.textContent = errorText(ex); this.topupError.hidden = false; }
+  }
+  /** Back from the gateway: waits for its confirmation, then shows the new balance. */
+  async returned() {
+    const params = new URLSearchParams(location.hash.split("?")[1] || "");
+    const id = params.get("checkout");
+    if (!id || this.followed === id) return;
+    this.followed = id;
+    if (params.get("result") !== "success") { toast("Top-up canceled; nothing was charged."); return; }
+    for (let i = 0; i < 20; i++) {
+      try {
+        const c = await api("GET", `/api/v2/billing/top-ups/${encodeURIComponent(id)}`);
+        if (c.status === "completed") { toast(`Payment of ${micro(c.amount_micro_usd)} received.`); history.replaceState(null, "", "#/wallet"); this.connectedCallback(); return; }
+        if (c.status !== "open") { toast(`The top-up ${c.status}.`); return; }
+      } catch (ex) { toast(errorText(ex)); return; }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    toast("Waiting for the payment gateway to confirm; refresh in a moment.");
   }
   rows(txs) {
     if (!txs.length && !this.body.children.length) this.body.append(el("tr", {}, el("td", { colspan: 3, class: "muted" }, "No transactions yet.")));
