@@ -1,5 +1,6 @@
 //! Browser tests of the web UI in headless Chromium over WebDriver: search and sort the
-//! marketplace, a live price change without a reload, and register + sign in + wallet.
+//! marketplace, a live price change without a reload, register + sign in + a sandbox
+//! top-up in the wallet, and a refund by finance staff in the admin center.
 //! Each saves a screenshot under `$CARGO_TARGET_DIR/browser-artifacts/`. Without
 //! chromedriver they are skipped with a warning (under `CI=true` they fail instead).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -496,6 +497,78 @@ async fn browser_offer_detail_compare_rank_and_dark_theme() {
             json!([]),
         )
         .await;
+    browser.quit().await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_finance_refunds_part_of_a_sandbox_payment() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let (payer_id, payer) =
+        common::account(&app, "payer@example.com", gpubroker::auth::Role::User).await;
+    let (_, _) = common::account(&app, "finance@example.com", gpubroker::auth::Role::Finance).await;
+    // The payer tops up $25 in the sandbox checkout (server side; the wallet test does it
+    // through the page).
+    let checkout = app
+        .state
+        .payments
+        .start_top_up(&payer_id, "payer@example.com", 25_000_000, None)
+        .await
+        .unwrap();
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(checkout.url.unwrap())
+        .form(&[("action", "pay"), ("card_number", "4242424242424242")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 303);
+
+    // Finance signs in, opens the admin center and refunds $10 of it.
+    browser.goto(&format!("{}/#/login", app.base)).await;
+    let field = browser.wait_for("#login-email").await;
+    browser.type_into(&field, "finance@example.com").await;
+    let field = browser.find("#login-password").await;
+    browser.type_into(&field, common::TEST_PASSWORD).await;
+    browser
+        .click(&browser.find("#login-form button[type=submit]").await)
+        .await;
+    browser.wait_for("#available").await;
+    browser
+        .click(&browser.find("a[data-nav=admin]").await)
+        .await;
+    let refund = browser.wait_for("#payments button[data-refund]").await;
+    assert!(browser.text("#payments tbody").await.contains("$25.00"));
+    browser.click(&refund).await;
+    let amount = browser.wait_for("#refund-form input[name=amount]").await;
+    browser.type_into(&amount, "10").await;
+    let reason = browser.find("#refund-form input[name=reason]").await;
+    browser.type_into(&reason, "duplicate order").await;
+    browser
+        .click(&browser.find("#refund-form button[type=submit]").await)
+        .await;
+    browser
+        .wait_js(
+            "the refund listed",
+            "return document.querySelector('#refunds tbody').textContent.includes('duplicate order')",
+            json!([]),
+        )
+        .await;
+    assert!(browser.text("#payments tbody").await.contains("$10.00"));
+    assert!(
+        !browser.text("main").await.contains("null"),
+        "no stray values on the page"
+    );
+    browser.screenshot("admin-refund").await;
+    // The money left the payer's wallet exactly once.
+    let balance = app.state.ledger.balance(&payer_id).await.unwrap();
+    assert_eq!(balance.available, MicroUsd(15_000_000));
+    let _ = payer;
     browser.quit().await;
     app.stop().await.unwrap();
 }

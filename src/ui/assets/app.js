@@ -2,6 +2,7 @@
 import { api, el, loadUser, setUser, toast, compareIds, errorText, live } from "./lib.js";
 import "./views.js";
 import "./account.js";
+import { isStaff } from "./admin.js";
 
 /** Hash route → [custom element, nav key, title]. */
 const ROUTES = [
@@ -12,6 +13,7 @@ const ROUTES = [
   [/^\/register$/, "gpb-register", "register", "Register"],
   [/^\/keys$/, "gpb-keys", "keys", "API keys"],
   [/^\/wallet$/, "gpb-wallet", "wallet", "Wallet"],
+  [/^\/admin$/, "gpb-admin", "admin", "Admin center"],
   [/^\/?$/, "gpb-marketplace", "market", "Marketplace"],
 ];
 
@@ -35,6 +37,7 @@ function route() {
 
 function showUser(u) {
   for (const li of document.querySelectorAll("[data-auth]")) li.hidden = (li.dataset.auth === "in") !== Boolean(u);
+  for (const li of document.querySelectorAll("[data-staff]")) li.hidden = !isStaff(u);
   document.getElementById("who").textContent = u ? `(${u.email})` : "";
 }
 

@@ -1,0 +1,97 @@
+// Admin center (staff only): payments with refunds, refund history, and the audit log's
+// verification. The server enforces every role; this page only hides what a role cannot do.
+import { api, el, errorText, micro, when, user, toast } from "./lib.js";
+
+const STAFF = ["admin", "finance", "support"];
+const CAN_REFUND = ["admin", "finance"];
+
+/** Whether the signed-in user is staff. */
+export function isStaff(u) { return Boolean(u && STAFF.includes(u.role)); }
+
+class Admin extends HTMLElement {
+  connectedCallback() {
+    const u = user();
+    if (!isStaff(u)) {
+      this.replaceChildren(el("h1", {}, "Admin center"), el("p", {}, "This page is for staff accounts. ", el("a", { href: "#/login" }, "Sign in"), " with one."));
+      return;
+    }
+    this.canRefund = CAN_REFUND.includes(u.role);
+    this.err = el("div", { class: "error", role: "alert", id: "admin-error" });
+    this.payments = el("tbody");
+    this.refunds = el("tbody");
+    this.audit = el("p", { id: "audit-result", class: "muted" }, "Not verified yet.");
+    this.replaceChildren(
+      el("h1", {}, "Admin center"), this.err,
+      el("h2", {}, "Payments"),
+      el("div", { class: "table-wrap" }, el("table", { id: "payments" },
+        el("thead", {}, el("tr", {}, ["When", "User", "Gateway", "Amount", "Refunded", ""].map((h) => el("th", { scope: "col" }, h)))), this.payments)),
+      el("h2", {}, "Refunds"),
+      el("div", { class: "table-wrap" }, el("table", { id: "refunds" },
+        el("thead", {}, el("tr", {}, ["When", "Payment", "Amount", "Status", "Reason", "By"].map((h) => el("th", { scope: "col" }, h)))), this.refunds)),
+      ...(u.role === "finance" ? [] : [el("h2", {}, "Audit log"),
+        el("p", {}, el("button", { type: "button", id: "audit-verify", onclick: () => this.verify() }, "Verify the audit chain")), this.audit]));
+    this.load();
+  }
+
+  async load() {
+    this.err.replaceChildren();
+    try {
+      const [payments, refunds] = await Promise.all([api("GET", "/api/v2/admin/payments?limit=100"), api("GET", "/api/v2/admin/refunds?limit=100")]);
+      this.payments.replaceChildren(...(payments.payments.length ? payments.payments.map((p) => this.paymentRow(p))
+        : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No payments yet."))]));
+      this.refunds.replaceChildren(...(refunds.refunds.length ? refunds.refunds.map((r) => el("tr", {},
+        el("td", {}, when(r.created_at)), el("td", {}, r.payment_id), el("td", { class: "num" }, micro(r.amount)),
+        el("td", {}, el("span", { class: `badge ${r.status}` }, r.status)), el("td", {}, r.reason), el("td", {}, r.requested_by)))
+        : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No refunds yet."))]));
+    } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  paymentRow(p) {
+    const left = p.amount - p.refunded;
+    const action = this.canRefund && left > 0
+      ? el("button", { type: "button", class: "secondary", "data-refund": p.id, onclick: () => this.refundForm(p, row) }, "Refund…")
+      : null;
+    const row = el("tr", {}, el("td", {}, when(p.created_at)), el("td", {}, p.user_id), el("td", {}, p.gateway),
+      el("td", { class: "num" }, micro(p.amount)), el("td", { class: "num" }, micro(p.refunded)), el("td", {}, action));
+    return row;
+  }
+
+  refundForm(p, row) {
+    const left = (p.amount - p.refunded) / 1e6;
+    const id = `refund-${p.id}`;
+    const form = el("form", { class: "row", id: "refund-form", onsubmit: (e) => this.refund(e, p) },
+      el("label", { for: `${id}-amount` }, "Amount (USD)"),
+      el("input", { id: `${id}-amount`, name: "amount", type: "number", min: "0.01", max: String(left), step: "0.01", value: String(left), required: true }),
+      el("label", { for: `${id}-reason` }, "Reason"),
+      el("input", { id: `${id}-reason`, name: "reason", maxlength: "500", required: true }),
+      el("button", { type: "submit" }, "Refund"));
+    row.after(el("tr", {}, el("td", { colspan: 6 }, form)));
+    form.elements.reason.focus();
+  }
+
+  async refund(e, p) {
+    e.preventDefault();
+    const form = e.target;
+    const amount = Math.round(Number(form.elements.amount.value) * 100) * 10000;
+    form.querySelector("button").disabled = true;
+    try {
+      const r = await api("POST", "/api/v2/admin/refunds", { payment_id: p.id, amount_micro_usd: amount, reason: form.elements.reason.value.trim() });
+      toast(`Refund of ${micro(r.amount)}: ${r.status}.`);
+      this.load();
+    } catch (ex) {
+      this.err.textContent = errorText(ex);
+      form.querySelector("button").disabled = false;
+    }
+  }
+
+  async verify() {
+    try {
+      const r = await api("POST", "/api/v2/admin/audit/verify");
+      this.audit.className = r.intact ? "ok" : "error";
+      this.audit.textContent = r.intact
+        ? `Intact: ${r.entries} entries verified up to #${r.head_seq}.`
+        : `Broken (${r.problem_count} problems): ${r.problems.join("; ")}`;
+    } catch (ex) { this.audit.className = "error"; this.audit.textContent = errorText(ex); }
+  }
+}
+customElements.define("gpb-admin", Admin);
