@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::auth::sha256_hex;
 use crate::error::ApiError;
-use crate::store::payments::IdempotencyClaim;
+use crate::store::idempotency::IdempotencyClaim;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";

@@ -20,7 +20,7 @@ use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::payments::gateway::GatewayError;
 use crate::payments::plans::Plan;
-use crate::payments::service::SubscriptionView;
+use crate::payments::subscriptions::SubscriptionView;
 use crate::payments::PaymentError;
 use crate::store::payments::{Checkout, Invoice, PaymentMethod};
 

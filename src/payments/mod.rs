@@ -5,10 +5,13 @@
 pub mod events;
 pub mod gateway;
 pub mod plans;
+pub mod refunds;
 pub mod sandbox;
 pub mod service;
 pub mod signature;
 pub mod stripe;
+pub mod subscriptions;
+pub mod webhooks;
 
 pub use service::Payments;
 

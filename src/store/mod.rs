@@ -19,14 +19,18 @@ pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod config;
+pub mod idempotency;
 pub mod kpi;
 pub mod ledger;
 pub mod ledger_read;
 pub mod ledger_verify;
 pub mod meta;
 pub mod offers;
+pub mod payment_records;
 pub mod payments;
+pub mod refunds;
 pub mod schema;
+pub mod subscriptions;
 pub mod users;
 
 /// Runs `$body` with `$pool` bound to the active pool (SQLite or PostgreSQL).

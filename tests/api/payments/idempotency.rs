@@ -2,7 +2,7 @@
 
 use gpubroker::auth::{sha256_hex, Role};
 use gpubroker::http::payments::TopUpRequest;
-use gpubroker::store::payments::IdempotencyClaim;
+use gpubroker::store::idempotency::IdempotencyClaim;
 use serde_json::{json, Value};
 
 use crate::common::{account, spawn_app, Backend, TestApp};
