@@ -17,11 +17,13 @@ use url::Url;
 
 use crate::secret::{MasterKey, MasterKeyError};
 
+pub mod cluster;
 pub mod mail;
 pub mod sources;
 mod validate;
 use validate::postgres_tls_problem;
 pub mod ws;
+pub use cluster::LeaseSettings;
 pub use sources::{ProviderCredentials, SourceSpec};
 
 /// Default listen address.
@@ -70,6 +72,16 @@ pub struct RawSettings {
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
     pub allow_private_urls: Option<bool>,
+    pub lease_ttl: Option<String>,
+    pub lease_renew: Option<String>,
+    pub ws_max_message_bytes: Option<usize>,
+    pub ws_max_subscriptions: Option<usize>,
+    pub ws_max_connections_per_user: Option<usize>,
+    pub ws_queue_messages: Option<usize>,
+    pub ws_queue_bytes: Option<usize>,
+    pub ws_heartbeat: Option<String>,
+    pub ws_idle_timeout: Option<String>,
+    pub ws_snapshot_limit: Option<usize>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -179,8 +191,10 @@ pub struct Settings {
     pub mail: mail::MailSettings,
     /// Which addresses outbound requests to configured URLs may reach.
     pub outbound: crate::net_guard::Reach,
-    /// Caps and timers of the WebSocket gateway (not configurable from outside yet).
+    /// Caps and timers of the WebSocket gateway (`GPUBROKER_WS_*`).
     pub ws: ws::WsLimits,
+    /// Leader lease timing for singleton workers.
+    pub lease: LeaseSettings,
 }
 
 /// Requests per second per caller, by plan.

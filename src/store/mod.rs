@@ -20,6 +20,7 @@ pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod kpi;
+pub mod leases;
 pub mod ledger;
 pub mod ledger_read;
 pub mod ledger_verify;
@@ -214,6 +215,14 @@ impl Store {
             .await
             .map(|_| ()))?;
         Ok(())
+    }
+
+    /// The PostgreSQL pool, when that is the backend (LISTEN/NOTIFY needs it).
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.backend {
+            Backend::Postgres(pool) => Some(pool),
+            Backend::Sqlite(_) => None,
+        }
     }
 
     /// Which engine is active.

@@ -1,4 +1,7 @@
 //! Background loops. Each worker owns a child of the shutdown token and stops when it fires.
+//! Singleton workers (each source's ingest loop, maintenance) run under a leader lease
+//! ([`lease::Leases::run_while_leader`]), so with several replicas one runs each; the
+//! freshness loop runs on every replica (it only reads).
 
 use std::time::Duration;
 
@@ -8,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 
 pub mod ingest;
+pub mod lease;
 mod maintenance;
 
 /// The running background workers.
@@ -21,10 +25,29 @@ impl Workers {
     pub fn spawn(state: &AppState) -> Self {
         let token = state.shutdown.child_token();
         let mut tasks = JoinSet::new();
-        tasks.spawn(maintenance::run(state.clone(), token.clone()));
         tasks.spawn(ingest::freshness(state.clone(), token.clone()));
+        let leases = &state.leases;
+        {
+            let (leases, state, token) = (leases.clone(), state.clone(), token.clone());
+            tasks.spawn(async move {
+                leases
+                    .run_while_leader("maintenance", token, |lead| {
+                        maintenance::run(state.clone(), lead.token)
+                    })
+                    .await;
+            });
+        }
         for source in &state.sources {
-            tasks.spawn(ingest::run(state.clone(), source.clone(), token.clone()));
+            let (leases, state, token) = (leases.clone(), state.clone(), token.clone());
+            let source = source.clone();
+            tasks.spawn(async move {
+                let name = format!("ingest:{}", source.id());
+                leases
+                    .run_while_leader(&name, token, |lead| {
+                        ingest::run(state.clone(), source.clone(), lead.token)
+                    })
+                    .await;
+            });
         }
         Self { tasks, token }
     }

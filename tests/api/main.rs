@@ -27,6 +27,7 @@ mod policy;
 mod process;
 mod rate_limits;
 mod recovery;
+mod replicas;
 mod security_headers;
 mod sessions;
 mod shutdown;
