@@ -53,7 +53,8 @@ pub enum Change {
     /// A notification for one user (its payload is small by construction).
     Notification {
         user_id: String,
-        kind: String,
+        /// The notification's own kind (`budget.alert`, …).
+        topic: String,
         payload: serde_json::Value,
     },
 }
@@ -101,7 +102,7 @@ impl ReplicaBus {
                 }
                 Event::Notification(n) => changes.push(Change::Notification {
                     user_id: n.user_id.clone(),
-                    kind: n.kind.clone(),
+                    topic: n.kind.clone(),
                     payload: n.payload.clone(),
                 }),
                 _ => {}
@@ -117,8 +118,12 @@ impl ReplicaBus {
                 };
                 let text = serde_json::to_string(&notice).ok()?;
                 if text.len() > MAX_PAYLOAD {
-                    metrics::counter!("events_notify_dropped_total", "reason" => "too_big").increment(1);
-                    tracing::warn!(bytes = text.len(), "event too big for NOTIFY; other replicas miss it");
+                    metrics::counter!("events_notify_dropped_total", "reason" => "too_big")
+                        .increment(1);
+                    tracing::warn!(
+                        bytes = text.len(),
+                        "event too big for NOTIFY; other replicas miss it"
+                    );
                     return None;
                 }
                 Some(text)
@@ -273,11 +278,11 @@ async fn apply(state: &AppState, origin: &str, payload: &str) {
         }
         Change::Notification {
             user_id,
-            kind,
+            topic,
             payload,
         } => vec![Event::Notification(UserNotification {
             user_id,
-            kind,
+            kind: topic,
             payload,
         })],
     };
@@ -321,11 +326,22 @@ mod tests {
     fn notices_name_sources_and_kinds_never_offers() {
         let bus = ReplicaBus::new("r1".into(), 8);
         let csv = "provider,instance_type,region,gpu,gpu_count,price_per_hour\nacme,h100x1,us-east,H100 SXM,1,2.50\n";
-        let raw = crate::providers::file::parse_csv(csv).unwrap().offers.remove(0);
+        let raw = crate::providers::file::parse_csv(csv)
+            .unwrap()
+            .offers
+            .remove(0);
         let offer = crate::domain::offer::Offer::normalize(raw, "demo");
         let events = vec![
-            Event::Offer(Box::new(crate::events::OfferEvent::new(OfferChange::Added, offer.clone(), None))),
-            Event::Offer(Box::new(crate::events::OfferEvent::new(OfferChange::Removed, offer, None))),
+            Event::Offer(Box::new(crate::events::OfferEvent::new(
+                OfferChange::Added,
+                offer.clone(),
+                None,
+            ))),
+            Event::Offer(Box::new(crate::events::OfferEvent::new(
+                OfferChange::Removed,
+                offer,
+                None,
+            ))),
             Event::ConfigChanged,
             Event::Resync,
         ];
@@ -337,8 +353,16 @@ mod tests {
         assert_eq!(
             notices,
             [
-                Notice { origin: "r1".into(), what: Change::Offers { source: "demo".into() } },
-                Notice { origin: "r1".into(), what: Change::Config },
+                Notice {
+                    origin: "r1".into(),
+                    what: Change::Offers {
+                        source: "demo".into()
+                    }
+                },
+                Notice {
+                    origin: "r1".into(),
+                    what: Change::Config
+                },
             ]
         );
     }

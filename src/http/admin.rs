@@ -107,7 +107,9 @@ pub async fn set_config(
         .set(&key, &req.value, options, &actor(&user))
         .await?;
     // Other replicas drop what they cached of the configuration (after the commit).
-    state.events.publish(vec![crate::events::Event::ConfigChanged]);
+    state
+        .events
+        .publish(vec![crate::events::Event::ConfigChanged]);
     Ok(Json(change))
 }
 
@@ -252,6 +254,8 @@ pub async fn rotate_jwt_key(
     user: AuthUser,
 ) -> Result<Json<Rotation>, ApiError> {
     let rotation = state.auth.rotate_signing_key(&actor(&user)).await?;
-    state.events.publish(vec![crate::events::Event::ConfigChanged]);
+    state
+        .events
+        .publish(vec![crate::events::Event::ConfigChanged]);
     Ok(Json(rotation))
 }

@@ -47,7 +47,9 @@ impl RawSettings {
             lease_renew: self.lease_renew.or(lower.lease_renew),
             ws_max_message_bytes: self.ws_max_message_bytes.or(lower.ws_max_message_bytes),
             ws_max_subscriptions: self.ws_max_subscriptions.or(lower.ws_max_subscriptions),
-            ws_max_connections_per_user: self.ws_max_connections_per_user.or(lower.ws_max_connections_per_user),
+            ws_max_connections_per_user: self
+                .ws_max_connections_per_user
+                .or(lower.ws_max_connections_per_user),
             ws_queue_messages: self.ws_queue_messages.or(lower.ws_queue_messages),
             ws_queue_bytes: self.ws_queue_bytes.or(lower.ws_queue_bytes),
             ws_heartbeat: self.ws_heartbeat.or(lower.ws_heartbeat),
@@ -265,7 +267,7 @@ impl RawSettings {
             outbound,
             ws: cluster::ws_limits(
                 &mut problems,
-                cluster::RawWsLimits {
+                &cluster::RawWsLimits {
                     max_message_bytes: self.ws_max_message_bytes,
                     max_subscriptions: self.ws_max_subscriptions,
                     max_connections_per_user: self.ws_max_connections_per_user,

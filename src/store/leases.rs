@@ -76,8 +76,9 @@ impl Store {
             .bind(token)
             .bind(now)
             .execute(pool)
-            .await)?;
-        Ok(done.rows_affected() == 1)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// Every lease, by name.

@@ -71,8 +71,12 @@ impl Leases {
     /// is cancelled and `work` gets [`STOP_GRACE`] to return before it is dropped. When
     /// `work` returns on its own the lease is released and this returns. On shutdown the
     /// lease is released so another replica takes over at once.
-    pub async fn run_while_leader<F, Fut>(&self, name: &str, shutdown: CancellationToken, mut work: F)
-    where
+    pub async fn run_while_leader<F, Fut>(
+        &self,
+        name: &str,
+        shutdown: CancellationToken,
+        mut work: F,
+    ) where
         F: FnMut(Leadership) -> Fut,
         Fut: Future<Output = ()>,
     {
@@ -134,7 +138,12 @@ impl Leases {
     async fn try_acquire(&self, name: &str) -> Option<i64> {
         match self
             .store
-            .lease_acquire(name, &self.holder, crate::store::now(), expiry(self.settings.ttl))
+            .lease_acquire(
+                name,
+                &self.holder,
+                crate::store::now(),
+                expiry(self.settings.ttl),
+            )
             .await
         {
             Ok(token) => token,
@@ -153,7 +162,9 @@ impl Leases {
         {
             Ok(true) => tracing::info!(lease = name, fencing_token, "lease released"),
             Ok(false) => {}
-            Err(e) => tracing::warn!(lease = name, error = %e, "cannot release the lease; it expires on its own"),
+            Err(e) => {
+                tracing::warn!(lease = name, error = %e, "cannot release the lease; it expires on its own");
+            }
         }
     }
 

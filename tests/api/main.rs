@@ -21,6 +21,7 @@ mod errors;
 mod health;
 mod jwt_keys;
 mod kpi;
+mod leases;
 mod ledger;
 mod openapi;
 mod policy;

@@ -72,7 +72,11 @@ where
 async fn subscribe(base: &str) -> (Ws, Value) {
     let mut ws = try_connect_to(base, "", &[]).await.unwrap();
     assert_eq!(recv(&mut ws).await["type"], "welcome");
-    send(&mut ws, &json!({"type": "subscribe", "id": "s", "query": "provider=acme"})).await;
+    send(
+        &mut ws,
+        &json!({"type": "subscribe", "id": "s", "query": "provider=acme"}),
+    )
+    .await;
     let snapshot = recv_type(&mut ws, "snapshot").await;
     (ws, snapshot)
 }
@@ -119,6 +123,19 @@ async fn two_replicas_share_price_changes_and_fail_over_the_ingest_lease() {
     })
     .await;
     assert!(a_holds, "A never took the lease:\n{}", log_of(&a));
+    let ingested = eventually(Duration::from_secs(15), || async {
+        let page: Value = client()
+            .get(format!("{}/api/v2/offers?q=provider%3Dacme", a.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["total"] == 1
+    })
+    .await;
+    assert!(ingested, "A never ingested the file:\n{}", log_of(&a));
     let (mut ws_a, snapshot) = subscribe(&a.base).await;
     assert_eq!(snapshot["total"], 1, "{snapshot}");
     let token_a = health(&a).await["leases"][INGEST_LEASE].as_i64().unwrap();
@@ -127,7 +144,11 @@ async fn two_replicas_share_price_changes_and_fail_over_the_ingest_lease() {
     let mut b = start_server(dir_b.path(), &envs);
     b.wait_healthy().await;
     let (mut ws_b, snapshot) = subscribe(&b.base).await;
-    assert_eq!(snapshot["offers"][0]["price_per_hour"], json!(2.5), "{snapshot}");
+    assert_eq!(
+        snapshot["offers"][0]["price_per_hour"],
+        json!(2.5),
+        "{snapshot}"
+    );
     let b_health = health(&b).await;
     assert!(b_health["leases"].get(INGEST_LEASE).is_none(), "{b_health}");
     assert_ne!(b_health["replica"], health(&a).await["replica"]);
@@ -156,10 +177,17 @@ async fn two_replicas_share_price_changes_and_fail_over_the_ingest_lease() {
     })
     .await;
     let failover = killed.elapsed();
-    assert!(b_took_over, "B did not take the lease within {FAILOVER_LIMIT:?}:\n{}", log_of(&b));
+    assert!(
+        b_took_over,
+        "B did not take the lease within {FAILOVER_LIMIT:?}:\n{}",
+        log_of(&b)
+    );
     assert!(failover <= FAILOVER_LIMIT, "failover took {failover:?}");
     let token_b = health(&b).await["leases"][INGEST_LEASE].as_i64().unwrap();
-    assert!(token_b > token_a, "fencing token must rise: {token_a} then {token_b}");
+    assert!(
+        token_b > token_a,
+        "fencing token must rise: {token_a} then {token_b}"
+    );
     // B's first fetch as leader publishes the change to its own clients.
     assert_eq!(next_price(&mut ws_b).await, json!(3.1));
     assert!(
