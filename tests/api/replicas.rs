@@ -143,6 +143,12 @@ async fn two_replicas_share_price_changes_and_fail_over_the_ingest_lease() {
     // Replica B joins: it loads the catalog but does not ingest.
     let mut b = start_server(dir_b.path(), &envs);
     b.wait_healthy().await;
+    let b_ready = eventually(Duration::from_secs(15), || async {
+        let ready = client().get(format!("{}/ready", b.base)).send().await;
+        ready.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(b_ready, "B never became ready:\n{}", log_of(&b));
     let (mut ws_b, snapshot) = subscribe(&b.base).await;
     assert_eq!(
         snapshot["offers"][0]["price_per_hour"],
@@ -177,6 +183,7 @@ async fn two_replicas_share_price_changes_and_fail_over_the_ingest_lease() {
     })
     .await;
     let failover = killed.elapsed();
+    eprintln!("failover: B held {INGEST_LEASE} {failover:?} after A was killed");
     assert!(
         b_took_over,
         "B did not take the lease within {FAILOVER_LIMIT:?}:\n{}",
