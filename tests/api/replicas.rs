@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{create_pg_database, pg_admin_url};
+use gpubroker::catalog::live::ingest_report;
+use gpubroker::settings::DatabaseTarget;
+
+use crate::common::{create_pg_database, pg_admin_url, spawn_app, Backend, TestApp};
 use crate::process::{client, start_server, Server};
-use crate::ws_support::{recv, recv_type, send, try_connect_to, until_pong, Ws};
+use crate::ws_support::{self, recv, recv_type, send, try_connect_to, until_pong, Ws};
 
 /// Lease timing of both replicas: a dead holder's lease is free after at most 3 s and the
 /// other replica retries every second.
@@ -206,4 +209,107 @@ async fn two_replicas_share_price_changes_and_fail_over_the_ingest_lease() {
     let (ok, _, log) = b.terminate();
     assert!(ok, "{log}");
     assert!(log.contains("lease acquired"), "{log}");
+}
+
+/// Runs `sql` on the app's PostgreSQL database and returns the first column as text.
+async fn pg_scalar(app: &TestApp, sql: &str) -> Option<String> {
+    use sqlx::Connection;
+    let DatabaseTarget::Postgres(url) = &app.state.settings.database.target else {
+        panic!("a PostgreSQL app");
+    };
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let value = sqlx::query_scalar::<_, Option<String>>(sql)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap()
+        .flatten();
+    conn.close().await.ok();
+    value
+}
+
+async fn notify(app: &TestApp, notice: &Value) {
+    let sql = format!(
+        "SELECT pg_notify('gpubroker_events', '{}')::text",
+        notice.to_string().replace('\'', "''")
+    );
+    pg_scalar(app, &sql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_from_another_replica_reloads_the_source_and_own_notices_are_ignored() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let mut ws = subscribe(&app.base).await.0;
+    let mut lambda = subscribe(&app.base).await.0;
+    send(
+        &mut lambda,
+        &json!({"type": "subscribe", "id": "l", "query": "provider=lambda"}),
+    )
+    .await;
+    assert_eq!(recv_type(&mut lambda, "snapshot").await["total"], 0);
+    // Another replica's ingest: in the database, not in this replica's catalog.
+    ingest_report(
+        &app.state.store,
+        None,
+        "skypilot:lambda",
+        ws_support::lambda(),
+        0,
+    )
+    .await
+    .unwrap();
+    // Our own notice is skipped: its events were delivered locally already.
+    let own =
+        json!({"origin": app.state.replica_id, "kind": "offers", "source": "skypilot:lambda"});
+    notify(&app, &own).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        until_pong(&mut lambda).await.is_empty(),
+        "own notice applied"
+    );
+    let other = json!({"origin": "another-replica", "kind": "offers", "source": "skypilot:lambda"});
+    notify(&app, &other).await;
+    let event = recv_type(&mut lambda, "event").await;
+    assert_eq!(event["kind"], "offer.added", "{event}");
+    assert_eq!(event["offer"]["provider"], "lambda", "{event}");
+    assert!(
+        !app.state.catalog.snapshot().is_empty(),
+        "the catalog was reloaded"
+    );
+    // The acme subscription matches none of them.
+    assert!(!until_pong(&mut ws)
+        .await
+        .iter()
+        .any(|m| m["type"] == "event"));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_reconnects_and_clients_resync() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let (mut ws, _) = subscribe(&app.base).await;
+    // Kill the listening connection (as a network failure or a database restart would).
+    let kill = "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity \
+                WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    let killed = eventually(Duration::from_secs(10), || async {
+        pg_scalar(&app, kill).await.as_deref() != Some("0")
+    })
+    .await;
+    assert!(killed, "no listening connection found");
+    let resync = recv_type(&mut ws, "resync_required").await;
+    assert_eq!(resync["type"], "resync_required");
+    let snapshot = recv_type(&mut ws, "snapshot").await;
+    assert_eq!(snapshot["id"], "s", "{snapshot}");
+    // Listening again: another replica's notices are applied.
+    let relistening = eventually(Duration::from_secs(10), || async {
+        pg_scalar(&app, "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+            .await
+            .as_deref()
+            != Some("0")
+    })
+    .await;
+    assert!(relistening, "the listener did not reconnect");
+    app.stop().await.unwrap();
 }
