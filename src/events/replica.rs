@@ -162,6 +162,27 @@ pub fn start(state: &AppState, bus: &ReplicaBus, pool: PgPool) {
     tokio::spawn(listen_loop(state.clone(), pool, bus.origin.clone()));
 }
 
+/// Tells every replica listening on `pool`'s database that configuration changed (used
+/// by the `gpubroker config` commands, which run outside any server). A failure is only
+/// logged: replicas reload their cached configuration within a minute anyway.
+pub async fn notify_config_changed(pool: &PgPool, origin: &str) {
+    let notice = Notice {
+        origin: origin.to_owned(),
+        what: Change::Config,
+    };
+    let Ok(text) = serde_json::to_string(&notice) else {
+        return;
+    };
+    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(text)
+        .execute(pool)
+        .await
+    {
+        tracing::warn!(error = %e, "could not tell running servers that configuration changed");
+    }
+}
+
 /// Sends queued notices in order.
 async fn notify_loop(state: AppState, pool: PgPool, mut outbox: mpsc::Receiver<String>) {
     loop {

@@ -313,3 +313,46 @@ async fn a_lost_listener_reconnects_and_clients_resync() {
     assert!(relistening, "the listener did not reconnect");
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_notice_makes_the_replica_reload_its_signing_keys_at_once() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let kids = |body: Value| -> Vec<String> {
+        body["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let jwks = || async {
+        let r = client()
+            .get(format!("{}/.well-known/jwks.json", app.base))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let before = kids(jwks().await); // cached for a minute from now
+                                     // Another process (a replica or `gpubroker config`) rotates the key, then notifies.
+    let other = gpubroker::auth::Auth::new(
+        app.state.store.clone(),
+        app.state.master_key.clone(),
+        &app.state.settings,
+    );
+    let rotation = other.rotate_signing_key("replica-b").await.unwrap();
+    assert!(!before.contains(&rotation.kid));
+    let pool = app.state.store.pg_pool().unwrap();
+    gpubroker::events::replica::notify_config_changed(pool, "replica-b").await;
+    let picked_up = eventually(Duration::from_secs(5), || async {
+        kids(jwks().await).contains(&rotation.kid)
+    })
+    .await;
+    assert!(
+        picked_up,
+        "the new key was not published before the cache expired"
+    );
+    app.stop().await.unwrap();
+}
