@@ -319,7 +319,13 @@ pub async fn ingest_report(
         live: changes.live,
     };
     if let Some(catalog) = catalog {
-        let events = offer_events(&current, &mut changes);
+        // Attribute changes without a price move have no offer event, but other replicas
+        // must still reload the source: say that it was stored.
+        let stored = !changes.is_empty();
+        let mut events = offer_events(&current, &mut changes);
+        if stored {
+            events.push(Event::SourceStored(source.to_owned()));
+        }
         catalog.replace_source(source, std::mem::take(&mut changes.current));
         catalog.events.publish(events);
     }

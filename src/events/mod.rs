@@ -42,6 +42,9 @@ pub enum Event {
     ProviderStatus(ProviderStatusEvent),
     /// `user.notification`: something for one signed-in user.
     Notification(UserNotification),
+    /// The live offers of a source (its id) changed in the database, whether or not an
+    /// offer event says so (an attribute other than the price moved). Replicas reload it.
+    SourceStored(String),
     /// Configuration entries changed (possibly on another replica): cached reads of them,
     /// such as the JWT signing keys, must be dropped.
     ConfigChanged,

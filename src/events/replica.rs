@@ -94,6 +94,9 @@ impl ReplicaBus {
                 Event::Offer(e) => {
                     sources.insert(e.offer.source.clone());
                 }
+                Event::SourceStored(source) => {
+                    sources.insert(source.clone());
+                }
                 Event::ProviderStatus(_) if !changes.contains(&Change::Sources) => {
                     changes.push(Change::Sources);
                 }
@@ -363,6 +366,8 @@ mod tests {
                 offer,
                 None,
             ))),
+            Event::SourceStored("demo".into()),
+            Event::SourceStored("file:mine".into()),
             Event::ConfigChanged,
             Event::Resync,
         ];
@@ -378,6 +383,12 @@ mod tests {
                     origin: "r1".into(),
                     what: Change::Offers {
                         source: "demo".into()
+                    }
+                },
+                Notice {
+                    origin: "r1".into(),
+                    what: Change::Offers {
+                        source: "file:mine".into()
                     }
                 },
                 Notice {
