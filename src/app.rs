@@ -44,6 +44,12 @@ pub struct AppInner {
     pub catalog: Catalog,
     /// Offer, provider and per-user events (the catalog publishes on it too).
     pub events: crate::events::SharedBus,
+    /// The same bus when it crosses replicas (PostgreSQL); `None` on SQLite.
+    pub replica_bus: Option<Arc<crate::events::replica::ReplicaBus>>,
+    /// This process's id among the replicas (lease holder, event origin).
+    pub replica_id: String,
+    /// Leader leases of the singleton workers.
+    pub leases: workers::lease::Leases,
     /// Open WebSocket connections.
     pub ws: crate::ws::Registry,
     /// Wakes every ingest worker for an immediate fetch (SIGUSR1; used by the benchmarks).
@@ -94,15 +100,30 @@ impl AppState {
             .clone()
             .map(|llm| crate::assistant::llm::LlmClient::new(llm, settings.outbound));
         let auth = crate::auth::Auth::new(store.clone(), master_key.clone(), &settings);
-        let events = crate::events::local_bus();
         let ledger = crate::ledger::Ledger::new(store.clone());
+        let replica_id = uuid::Uuid::now_v7().to_string();
+        let replica_bus = store.pg_pool().map(|_| {
+            Arc::new(crate::events::replica::ReplicaBus::new(
+                replica_id.clone(),
+                crate::events::DEFAULT_CAPACITY,
+            ))
+        });
+        let events: crate::events::SharedBus = match &replica_bus {
+            Some(bus) => bus.clone(),
+            None => crate::events::local_bus(),
+        };
+        let leases = workers::lease::Leases::new(store.clone(), replica_id.clone(), settings.lease);
         let payments = crate::payments::Payments::new(
             Arc::new(settings.clone()),
             store.clone(),
             ledger.clone(),
+            Arc::clone(&events),
             &master_key,
         );
         Self(Arc::new(AppInner {
+            replica_bus,
+            replica_id,
+            leases,
             llm,
             catalog: Catalog::with_events(Arc::clone(&events)),
             events,
@@ -304,7 +325,11 @@ async fn start(state: AppState) -> anyhow::Result<workers::Workers> {
     let result = async {
         state.store.migrate().await.context("applying migrations")?;
         let installation = state.store.ensure_installation_id().await?;
-        tracing::info!(installation, "database ready");
+        tracing::info!(installation, replica = %state.replica_id, "database ready");
+        // Listen before loading the catalog, so no other replica's change falls between.
+        if let (Some(bus), Some(pool)) = (&state.replica_bus, state.store.pg_pool()) {
+            crate::events::replica::start(&state, bus, pool.clone());
+        }
         state
             .catalog
             .reload(&state.store)

@@ -226,6 +226,36 @@ pub struct SettingsArgs {
     /// Stripe API base URL [default: https://api.stripe.com].
     #[arg(long, env = "GPUBROKER_STRIPE_API_URL", global = true)]
     pub stripe_api_url: Option<String>,
+    /// Leader lease lifetime: another replica may take a lease not renewed for this long [default: 15s].
+    #[arg(long, env = "GPUBROKER_LEASE_TTL", global = true)]
+    pub lease_ttl: Option<String>,
+    /// How often a lease holder renews; at most a third of the TTL [default: 5s].
+    #[arg(long, env = "GPUBROKER_LEASE_RENEW", global = true)]
+    pub lease_renew: Option<String>,
+    /// Largest accepted WebSocket client message in bytes [default: 16384].
+    #[arg(long, env = "GPUBROKER_WS_MAX_MESSAGE_BYTES", global = true)]
+    pub ws_max_message_bytes: Option<usize>,
+    /// Subscriptions per WebSocket connection [default: 20].
+    #[arg(long, env = "GPUBROKER_WS_MAX_SUBSCRIPTIONS", global = true)]
+    pub ws_max_subscriptions: Option<usize>,
+    /// Open WebSocket connections per signed-in user [default: 20].
+    #[arg(long, env = "GPUBROKER_WS_MAX_CONNECTIONS_PER_USER", global = true)]
+    pub ws_max_connections_per_user: Option<usize>,
+    /// Messages queued for one WebSocket client before it must resync [default: 256].
+    #[arg(long, env = "GPUBROKER_WS_QUEUE_MESSAGES", global = true)]
+    pub ws_queue_messages: Option<usize>,
+    /// Bytes queued for one WebSocket client before it must resync [default: 1048576].
+    #[arg(long, env = "GPUBROKER_WS_QUEUE_BYTES", global = true)]
+    pub ws_queue_bytes: Option<usize>,
+    /// How often the server pings WebSocket clients [default: 30s].
+    #[arg(long, env = "GPUBROKER_WS_HEARTBEAT", global = true)]
+    pub ws_heartbeat: Option<String>,
+    /// A WebSocket client silent this long is closed [default: 75s].
+    #[arg(long, env = "GPUBROKER_WS_IDLE_TIMEOUT", global = true)]
+    pub ws_idle_timeout: Option<String>,
+    /// Offers in a subscription snapshot without limit= [default: 50].
+    #[arg(long, env = "GPUBROKER_WS_SNAPSHOT_LIMIT", global = true)]
+    pub ws_snapshot_limit: Option<usize>,
 }
 
 impl SettingsArgs {
@@ -276,6 +306,16 @@ impl SettingsArgs {
             stripe_secret_key: self.stripe_secret_key,
             stripe_webhook_secret: self.stripe_webhook_secret,
             stripe_api_url: self.stripe_api_url,
+            lease_ttl: self.lease_ttl,
+            lease_renew: self.lease_renew,
+            ws_max_message_bytes: self.ws_max_message_bytes,
+            ws_max_subscriptions: self.ws_max_subscriptions,
+            ws_max_connections_per_user: self.ws_max_connections_per_user,
+            ws_queue_messages: self.ws_queue_messages,
+            ws_queue_bytes: self.ws_queue_bytes,
+            ws_heartbeat: self.ws_heartbeat,
+            ws_idle_timeout: self.ws_idle_timeout,
+            ws_snapshot_limit: self.ws_snapshot_limit,
         };
         flags.layer_over(file_layer).validate()
     }

@@ -73,7 +73,21 @@ pub async fn run(settings: &Settings, command: ConfigCommand) -> anyhow::Result<
         .context("loading the master key")?;
     let config = ConfigStore::new(store.clone(), &master_key)?;
     let actor = actor();
+    let changes = !matches!(
+        command,
+        ConfigCommand::Get { .. } | ConfigCommand::List { .. }
+    );
     let result = execute(&config, command, &actor, settings.outbound).await;
+    if changes && result.is_ok() {
+        // Running servers on this PostgreSQL database drop their cached configuration.
+        if let Some(pool) = store.pg_pool() {
+            crate::events::replica::notify_config_changed(
+                pool,
+                &format!("cli:{}", std::process::id()),
+            )
+            .await;
+        }
+    }
     store.close().await;
     result
 }

@@ -17,12 +17,14 @@ use url::Url;
 
 use crate::secret::{MasterKey, MasterKeyError};
 
+pub mod cluster;
 pub mod mail;
 pub mod payments;
 pub mod sources;
 mod validate;
 use validate::postgres_tls_problem;
 pub mod ws;
+pub use cluster::LeaseSettings;
 pub use sources::{ProviderCredentials, SourceSpec};
 
 /// Default listen address.
@@ -75,6 +77,16 @@ pub struct RawSettings {
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
     pub stripe_api_url: Option<String>,
+    pub lease_ttl: Option<String>,
+    pub lease_renew: Option<String>,
+    pub ws_max_message_bytes: Option<usize>,
+    pub ws_max_subscriptions: Option<usize>,
+    pub ws_max_connections_per_user: Option<usize>,
+    pub ws_queue_messages: Option<usize>,
+    pub ws_queue_bytes: Option<usize>,
+    pub ws_heartbeat: Option<String>,
+    pub ws_idle_timeout: Option<String>,
+    pub ws_snapshot_limit: Option<usize>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -186,8 +198,10 @@ pub struct Settings {
     pub outbound: crate::net_guard::Reach,
     /// The payment gateway (the built-in sandbox or Stripe).
     pub payments: payments::PaymentSettings,
-    /// Caps and timers of the WebSocket gateway (not configurable from outside yet).
+    /// Caps and timers of the WebSocket gateway (`GPUBROKER_WS_*`).
     pub ws: ws::WsLimits,
+    /// Leader lease timing for singleton workers.
+    pub lease: LeaseSettings,
 }
 
 /// Requests per second per caller, by plan.

@@ -137,12 +137,25 @@ impl Catalog {
             .clone()
     }
 
-    /// Recomputes source freshness from the recorded health and hides stale sources.
+    /// Recomputes source freshness from the recorded health, hides stale sources and
+    /// publishes the freshness changes.
     pub async fn refresh_freshness(
         &self,
         store: &Store,
         stale_after: &HashMap<String, Duration>,
     ) -> Result<(), StoreError> {
+        let events = self.refresh_statuses(store, stale_after).await?;
+        self.events.publish(events);
+        Ok(())
+    }
+
+    /// Like [`Catalog::refresh_freshness`], returning the freshness changes instead of
+    /// publishing them.
+    pub async fn refresh_statuses(
+        &self,
+        store: &Store,
+        stale_after: &HashMap<String, Duration>,
+    ) -> Result<Vec<Event>, StoreError> {
         let statuses = freshness(&store.source_health().await?, stale_after, Utc::now());
         let stale = statuses
             .iter()
@@ -172,8 +185,28 @@ impl Catalog {
                 })
             })
             .collect();
-        self.events.publish(events);
-        Ok(())
+        Ok(events)
+    }
+
+    /// The offers of `source` as this catalog holds them.
+    pub fn offers_of(&self, source: &str) -> Vec<Offer> {
+        self.by_source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(source)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Brings `source` up to date with `stored`, its live offers as read back from the
+    /// database (another replica ingested them), and returns the offer events of the
+    /// change without publishing them.
+    pub fn apply_stored(&self, source: &str, stored: Vec<Offer>) -> Vec<Event> {
+        let current = self.offers_of(source);
+        let mut changes = diff(&current, stored);
+        let events = offer_events(&current, &mut changes);
+        self.replace_source(source, std::mem::take(&mut changes.current));
+        events
     }
 
     /// Marks which sources are stale (their offers are hidden unless asked for).
@@ -286,7 +319,13 @@ pub async fn ingest_report(
         live: changes.live,
     };
     if let Some(catalog) = catalog {
-        let events = offer_events(&current, &mut changes);
+        // Attribute changes without a price move have no offer event, but other replicas
+        // must still reload the source: say that it was stored.
+        let stored = !changes.is_empty();
+        let mut events = offer_events(&current, &mut changes);
+        if stored {
+            events.push(Event::SourceStored(source.to_owned()));
+        }
         catalog.replace_source(source, std::mem::take(&mut changes.current));
         catalog.events.publish(events);
     }

@@ -5,8 +5,9 @@
 //! Events travel in batches (one per ingest) through a bounded `tokio::sync::broadcast`
 //! channel: publishing never waits, and a consumer that falls behind by more than the
 //! channel's capacity is told how many batches it missed (`Lagged`) instead of slowing
-//! the publisher or growing memory. [`EventBus`] is the seam for a cross-replica bus
-//! (PostgreSQL LISTEN/NOTIFY carrying ids, re-published locally on each replica).
+//! the publisher or growing memory. [`EventBus`] is the seam for the cross-replica bus
+//! ([`replica`]: PostgreSQL LISTEN/NOTIFY carrying ids, re-published locally on each
+//! replica).
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -15,6 +16,8 @@ use tokio::sync::broadcast;
 
 use crate::catalog::live::{Freshness, SourceStatus};
 use crate::domain::offer::Offer;
+
+pub mod replica;
 
 /// Batches a consumer may fall behind before it is told it lagged.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -39,6 +42,15 @@ pub enum Event {
     ProviderStatus(ProviderStatusEvent),
     /// `user.notification`: something for one signed-in user.
     Notification(UserNotification),
+    /// The live offers of a source (its id) changed in the database, whether or not an
+    /// offer event says so (an attribute other than the price moved). Replicas reload it.
+    SourceStored(String),
+    /// Configuration entries changed (possibly on another replica): cached reads of them,
+    /// such as the JWT signing keys, must be dropped.
+    ConfigChanged,
+    /// Events may have been missed (the cross-replica listener reconnected): consumers
+    /// must rebuild their view (WebSocket clients get `resync_required` and snapshots).
+    Resync,
 }
 
 /// What happened to an offer.

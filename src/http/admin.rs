@@ -106,6 +106,10 @@ pub async fn set_config(
     let change = config(&state)?
         .set(&key, &req.value, options, &actor(&user))
         .await?;
+    // Other replicas drop what they cached of the configuration (after the commit).
+    state
+        .events
+        .publish(vec![crate::events::Event::ConfigChanged]);
     Ok(Json(change))
 }
 
@@ -249,5 +253,9 @@ pub async fn rotate_jwt_key(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Rotation>, ApiError> {
-    Ok(Json(state.auth.rotate_signing_key(&actor(&user)).await?))
+    let rotation = state.auth.rotate_signing_key(&actor(&user)).await?;
+    state
+        .events
+        .publish(vec![crate::events::Event::ConfigChanged]);
+    Ok(Json(rotation))
 }

@@ -44,6 +44,13 @@ pub struct HealthResponse {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
     pub version: String,
+    /// This replica's id (the holder named in leader leases).
+    #[serde(default)]
+    pub replica: String,
+    /// The leader leases this replica holds, with their fencing tokens (`ingest:<source>`,
+    /// `maintenance`); with several replicas each lease is held by one of them.
+    #[serde(default)]
+    pub leases: BTreeMap<String, i64>,
 }
 
 /// Liveness and dependency health.
@@ -82,6 +89,8 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         checks,
         details,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        replica: state.replica_id.clone(),
+        leases: state.leases.held(),
     };
     let code = if healthy {
         StatusCode::OK

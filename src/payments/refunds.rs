@@ -163,6 +163,11 @@ impl Payments {
                     self.store
                         .refund_confirm(&refund.id, Some(&answer.refund_ref), answer.succeeded)
                         .await?;
+                    self.notify(
+                        &payment.user_id,
+                        "payment.refunded",
+                        json!({"refund_id": refund.id, "payment_id": payment.id, "amount_micro_usd": refund.amount}),
+                    );
                 }
                 Err(GatewayError::Rejected(message)) => {
                     self.fail_refund(&refund, &payment.gateway).await?;

@@ -74,6 +74,8 @@ pub struct Payments {
     pub(super) config: Option<ConfigStore>,
     pub(super) settings: Arc<Settings>,
     pub(super) local_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    /// Where user notifications (payment succeeded, refunded) are published.
+    pub(super) events: crate::events::SharedBus,
     /// Per-user request rate limits by plan, briefly cached (see [`Payments::rate_limit_of`]).
     plan_limits:
         Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>>,
@@ -118,6 +120,7 @@ impl Payments {
         settings: Arc<Settings>,
         store: Store,
         ledger: Ledger,
+        events: crate::events::SharedBus,
         master_key: &crate::secret::MasterKey,
     ) -> Self {
         let config = ConfigStore::new(store.clone(), master_key).ok();
@@ -147,7 +150,19 @@ impl Payments {
             settings,
             local_addr: Arc::default(),
             plan_limits: Arc::default(),
+            events,
         }
+    }
+
+    /// Tells the user's live connections (WebSocket `notification`) what happened.
+    pub(super) fn notify(&self, user_id: &str, kind: &str, payload: serde_json::Value) {
+        self.events.publish(vec![crate::events::Event::Notification(
+            crate::events::UserNotification {
+                user_id: user_id.to_owned(),
+                kind: kind.to_owned(),
+                payload,
+            },
+        )]);
     }
 
     /// Requests per second `user_id` may make: their plan's limit, cached for 30 s (so a

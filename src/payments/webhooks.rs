@@ -190,6 +190,11 @@ impl Payments {
                         if paid != checkout.amount {
                             tracing::warn!(checkout = %checkout.id, paid, expected = checkout.amount, "checkout paid a different amount; credited what was paid");
                         }
+                        self.notify(
+                            &checkout.user_id,
+                            "payment.succeeded",
+                            json!({"checkout_id": checkout.id, "amount_micro_usd": paid, "transaction_id": tx.id}),
+                        );
                         Applied::Done(format!("credited {}", MicroUsd(paid)))
                     }
                     (CheckoutMode::Subscription, "subscription") => {

@@ -47,6 +47,18 @@ impl RawSettings {
             stripe_secret_key: self.stripe_secret_key.or(lower.stripe_secret_key),
             stripe_webhook_secret: self.stripe_webhook_secret.or(lower.stripe_webhook_secret),
             stripe_api_url: self.stripe_api_url.or(lower.stripe_api_url),
+            lease_ttl: self.lease_ttl.or(lower.lease_ttl),
+            lease_renew: self.lease_renew.or(lower.lease_renew),
+            ws_max_message_bytes: self.ws_max_message_bytes.or(lower.ws_max_message_bytes),
+            ws_max_subscriptions: self.ws_max_subscriptions.or(lower.ws_max_subscriptions),
+            ws_max_connections_per_user: self
+                .ws_max_connections_per_user
+                .or(lower.ws_max_connections_per_user),
+            ws_queue_messages: self.ws_queue_messages.or(lower.ws_queue_messages),
+            ws_queue_bytes: self.ws_queue_bytes.or(lower.ws_queue_bytes),
+            ws_heartbeat: self.ws_heartbeat.or(lower.ws_heartbeat),
+            ws_idle_timeout: self.ws_idle_timeout.or(lower.ws_idle_timeout),
+            ws_snapshot_limit: self.ws_snapshot_limit.or(lower.ws_snapshot_limit),
         }
     }
 
@@ -269,7 +281,24 @@ impl RawSettings {
             mail,
             outbound,
             payments,
-            ws: ws::WsLimits::default(),
+            ws: cluster::ws_limits(
+                &mut problems,
+                &cluster::RawWsLimits {
+                    max_message_bytes: self.ws_max_message_bytes,
+                    max_subscriptions: self.ws_max_subscriptions,
+                    max_connections_per_user: self.ws_max_connections_per_user,
+                    queue_messages: self.ws_queue_messages,
+                    queue_bytes: self.ws_queue_bytes,
+                    heartbeat: self.ws_heartbeat,
+                    idle_timeout: self.ws_idle_timeout,
+                    snapshot_limit: self.ws_snapshot_limit,
+                },
+            ),
+            lease: cluster::lease_settings(
+                &mut problems,
+                self.lease_ttl.as_deref(),
+                self.lease_renew.as_deref(),
+            ),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

@@ -21,6 +21,7 @@ pub mod backup;
 pub mod config;
 pub mod idempotency;
 pub mod kpi;
+pub mod leases;
 pub mod ledger;
 pub mod ledger_read;
 pub mod ledger_verify;
@@ -219,6 +220,14 @@ impl Store {
             .await
             .map(|_| ()))?;
         Ok(())
+    }
+
+    /// The PostgreSQL pool, when that is the backend (LISTEN/NOTIFY needs it).
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.backend {
+            Backend::Postgres(pool) => Some(pool),
+            Backend::Sqlite(_) => None,
+        }
     }
 
     /// Which engine is active.

@@ -1,4 +1,7 @@
 //! Background loops. Each worker owns a child of the shutdown token and stops when it fires.
+//! Singleton workers (each source's ingest loop, maintenance, the payment sweep) run under a leader lease
+//! ([`lease::Leases::run_while_leader`]), so with several replicas one runs each; the
+//! freshness loop runs on every replica (it only reads).
 
 use std::time::Duration;
 
@@ -8,8 +11,28 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 
 pub mod ingest;
+pub mod lease;
 mod maintenance;
 mod payments;
+
+/// Runs `work` on this replica whenever it holds the lease `name` (until `token` fires).
+fn spawn_singleton<F, Fut>(
+    tasks: &mut JoinSet<()>,
+    state: &AppState,
+    token: &CancellationToken,
+    name: String,
+    work: F,
+) where
+    F: Fn(AppState, CancellationToken) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (leases, state, token) = (state.leases.clone(), state.clone(), token.clone());
+    tasks.spawn(async move {
+        leases
+            .run_while_leader(&name, token, |lead| work(state.clone(), lead.token))
+            .await;
+    });
+}
 
 /// The running background workers.
 pub struct Workers {
@@ -22,11 +45,21 @@ impl Workers {
     pub fn spawn(state: &AppState) -> Self {
         let token = state.shutdown.child_token();
         let mut tasks = JoinSet::new();
-        tasks.spawn(maintenance::run(state.clone(), token.clone()));
-        tasks.spawn(payments::run(state.clone(), token.clone()));
         tasks.spawn(ingest::freshness(state.clone(), token.clone()));
+        spawn_singleton(
+            &mut tasks,
+            state,
+            &token,
+            "maintenance".into(),
+            maintenance::run,
+        );
+        spawn_singleton(&mut tasks, state, &token, "payments".into(), payments::run);
         for source in &state.sources {
-            tasks.spawn(ingest::run(state.clone(), source.clone(), token.clone()));
+            let source = source.clone();
+            let name = format!("ingest:{}", source.id());
+            spawn_singleton(&mut tasks, state, &token, name, move |state, token| {
+                ingest::run(state, source.clone(), token)
+            });
         }
         Self { tasks, token }
     }

@@ -23,7 +23,7 @@ use super::protocol::{self, ClientMessage, ErrorCode};
 use super::subscriptions::{snapshot, Subscriptions};
 use super::{authenticate_token, Seat};
 use crate::app::AppState;
-use crate::events::EventBatch;
+use crate::events::{Event, EventBatch};
 use crate::http::auth::AuthUser;
 
 /// Normal closure (idle timeout).
@@ -315,6 +315,10 @@ impl Session {
 
     /// Queues the messages `batch` produces for this connection.
     fn dispatch(&mut self, batch: &EventBatch) {
+        if batch.events.iter().any(|e| matches!(e, Event::Resync)) {
+            // Events may have been missed upstream (another replica's): resync like a lag.
+            self.overflowed = true;
+        }
         if self.overflowed {
             // The snapshots of a resync already show this batch's offers; its messages
             // follow them (harmless repeats), so notifications are not lost.

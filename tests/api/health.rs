@@ -20,7 +20,13 @@ async fn health_is_healthy_with_every_check_and_version(backend: Backend) {
     };
     let response = app.get("/health/").await;
     assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let mut body: serde_json::Value = response.json().await.unwrap();
+    let fields = body.as_object_mut().unwrap();
+    assert_eq!(
+        fields.remove("replica").unwrap(),
+        app.state.replica_id.as_str()
+    );
+    assert!(fields.remove("leases").unwrap().is_object(), "{body}");
     assert_eq!(
         body,
         serde_json::json!({
@@ -34,6 +40,17 @@ async fn health_is_healthy_with_every_check_and_version(backend: Backend) {
         200,
         "the slash-less alias answers too"
     );
+    // A single node always wins its leases (SQLite: trivially; PostgreSQL: nobody else).
+    let mut leases = serde_json::Value::Null;
+    for _ in 0..100 {
+        let body: serde_json::Value = app.get("/health/").await.json().await.unwrap();
+        leases = body["leases"].clone();
+        if leases["maintenance"].is_i64() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(leases["maintenance"], 1, "{leases}");
     app.stop().await.unwrap();
 }
 

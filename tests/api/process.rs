@@ -9,13 +9,13 @@ use crate::common::{binary, create_pg_database, free_port, pg_admin_url};
 
 /// A `gpubroker serve` child process on a free port; its stderr goes to a file so a
 /// chatty log can never fill a pipe and block the server.
-struct Server {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) log: std::path::PathBuf,
 }
 
-fn start_server(dir: &Path, envs: &[(&str, &str)]) -> Server {
+pub(crate) fn start_server(dir: &Path, envs: &[(&str, &str)]) -> Server {
     let port = free_port();
     let log = dir.join("server.log");
     let child = Command::new(binary())
@@ -38,7 +38,7 @@ fn start_server(dir: &Path, envs: &[(&str, &str)]) -> Server {
 
 impl Server {
     /// Waits until `/health/` answers 200 and returns how long that took.
-    async fn wait_healthy(&mut self) -> Duration {
+    pub(crate) async fn wait_healthy(&mut self) -> Duration {
         let started = Instant::now();
         let client = client();
         while started.elapsed() < Duration::from_secs(20) {
@@ -57,7 +57,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit; returns (success, seconds taken, stderr).
-    fn terminate(self) -> (bool, Duration, String) {
+    pub(crate) fn terminate(self) -> (bool, Duration, String) {
         let started = Instant::now();
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -71,7 +71,7 @@ impl Server {
 }
 
 /// An HTTP client that never waits forever.
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

@@ -46,7 +46,12 @@ pub async fn ingest(app: &TestApp, source: &str, report: ParseReport) {
 
 /// Opens `/ws{suffix}` with extra `headers`; the HTTP status on a refused handshake.
 pub async fn try_connect(app: &TestApp, suffix: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
-    let url = format!("{}/ws{suffix}", app.base.replace("http://", "ws://"));
+    try_connect_to(&app.base, suffix, headers).await
+}
+
+/// Opens `/ws{suffix}` on the server at `base` (`http://host:port`).
+pub async fn try_connect_to(base: &str, suffix: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
+    let url = format!("{}/ws{suffix}", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(

@@ -40,6 +40,7 @@ async fn a_sandbox_top_up_credits_the_wallet_once(backend: Backend) {
         "{html}"
     );
 
+    let mut events = app.state.events.subscribe();
     let (status, location, page) = pay(
         &app,
         &url,
@@ -47,6 +48,22 @@ async fn a_sandbox_top_up_credits_the_wallet_once(backend: Backend) {
     )
     .await;
     assert_eq!(status, 303, "{page}");
+    // The user's live connections are told.
+    let notified = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let batch = events.recv().await.unwrap();
+            for event in batch.events.iter() {
+                if let gpubroker::events::Event::Notification(n) = event {
+                    if n.kind == "payment.succeeded" {
+                        return n.clone();
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("a payment.succeeded notification");
+    assert_eq!(notified.payload["amount_micro_usd"], 25_000_000);
     let id = checkout["id"].as_str().unwrap();
     let location = location.unwrap();
     assert!(
