@@ -177,6 +177,8 @@ pub const POLICIES: &[RoutePolicy] = &[
     // Billing: the caller's own wallet and transactions (no object id in the path).
     route("GET", "/api/v2/billing/wallet", READ),
     route("GET", "/api/v2/billing/transactions", READ),
+    // The caller's own statement; `{month}` is a period, not an object of another user.
+    route("GET", "/api/v2/billing/statements/{month}", READ),
     route("PATCH", "/api/v2/auth/users/{id}", ADMIN),
     // Admin center.
     route("GET", "/api/v2/admin/config", ADMIN),

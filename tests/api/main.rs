@@ -30,6 +30,7 @@ mod recovery;
 mod security_headers;
 mod sessions;
 mod shutdown;
+mod statements;
 mod storage;
 mod ws;
 mod ws_limits;
