@@ -105,24 +105,31 @@ impl AuditEntry {
 
     /// The canonical encoding of this entry's content (everything but the two hashes).
     pub fn canonical(&self) -> String {
-        let mut out = String::with_capacity(256);
-        out.push_str("{\"action\":");
-        push_string(&mut out, &self.action);
-        out.push_str(",\"actor\":");
-        push_string(&mut out, &self.actor);
-        out.push_str(",\"at\":");
-        push_string(&mut out, &format_at(self.at));
-        out.push_str(",\"detail\":");
-        push_canonical(&mut out, &self.detail);
-        out.push_str(",\"seq\":");
-        out.push_str(&self.seq.to_string());
-        out.push_str(",\"target\":");
+        let (before, after) = self.canonical_around_seq();
+        format!("{before}{}{after}", self.seq)
+    }
+
+    /// The canonical encoding split around the decimal `seq`: `before + seq + after` is
+    /// [`AuditEntry::canonical`]. Lets a database that assigns the seq under its own lock
+    /// compute the hash itself (see `store::ledger`).
+    pub fn canonical_around_seq(&self) -> (String, String) {
+        let mut before = String::with_capacity(256);
+        before.push_str("{\"action\":");
+        push_string(&mut before, &self.action);
+        before.push_str(",\"actor\":");
+        push_string(&mut before, &self.actor);
+        before.push_str(",\"at\":");
+        push_string(&mut before, &format_at(self.at));
+        before.push_str(",\"detail\":");
+        push_canonical(&mut before, &self.detail);
+        before.push_str(",\"seq\":");
+        let mut after = String::from(",\"target\":");
         match &self.target {
-            Some(target) => push_string(&mut out, target),
-            None => out.push_str("null"),
+            Some(target) => push_string(&mut after, target),
+            None => after.push_str("null"),
         }
-        out.push('}');
-        out
+        after.push('}');
+        (before, after)
     }
 
     /// The hash this entry's content and `prev_hash` call for.

@@ -38,6 +38,7 @@ pub mod recommend;
 pub mod recovery;
 pub mod sandbox;
 pub mod session;
+pub mod statements;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
 /// become [`ApiError`]s with the parser's message.
@@ -65,7 +66,7 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "assistant", description = "Workload parsing, recommendations and chat"),
         (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
         (name = "admin", description = "Configuration store, audit log and signing keys (staff only)"),
-        (name = "billing", description = "Wallet balance, holds and ledger transactions"),
+        (name = "billing", description = "Wallet balance, holds, ledger transactions and monthly statements"),
         (name = "stream", description = "The WebSocket stream of live offer events and notifications (docs/websocket.md)")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -119,6 +120,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(payments::router())
         .merge(admin_payments::router())
         .merge(sandbox::router())
+        .merge(statements::router())
         .merge(crate::ws::router())
 }
 

@@ -197,6 +197,8 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("POST", "/api/v2/billing/webhooks/{gateway}", PUBLIC),
     route("GET", "/sandbox/checkout/{session}", PUBLIC),
     route("POST", "/sandbox/checkout/{session}", PUBLIC),
+    // The caller's own statement; `{month}` is a period, not an object of another user.
+    route("GET", "/api/v2/billing/statements/{month}", READ),
     route("PATCH", "/api/v2/auth/users/{id}", ADMIN),
     // Admin center.
     route("GET", "/api/v2/admin/config", ADMIN),

@@ -21,6 +21,8 @@ use crate::store::StoreError;
 mod holds;
 pub mod rules;
 pub mod service;
+pub mod statement;
+pub mod statement_format;
 pub mod verify;
 
 pub use service::Ledger;

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::domain::money::MicroUsd;
 use crate::store::ledger::{LedgerTx, NewTransaction};
+use crate::store::ledger_write::{AuditRecord, IdempotencyRecord, LedgerWrites, NewPosting};
 use crate::store::{BackendKind, Store, StoreError};
 
 /// Attempts of one operation before a transient database conflict is returned.
@@ -38,6 +39,14 @@ pub struct Ledger {
     pub(super) store: Store,
     failpoint: Option<Failpoint>,
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What an operation posts besides its idempotency record and audit entry.
+pub(super) struct Posted<'a> {
+    /// The transaction, not yet inserted.
+    pub transaction: Option<&'a Transaction>,
+    /// Accounts whose cached balances changed, not yet written.
+    pub accounts: &'a [AccountState],
 }
 
 /// The audit entry an operation writes.
@@ -163,10 +172,7 @@ impl Ledger {
         let mut accounts = lock_accounts(&mut tx, ids).await?;
         self.step("locked")?;
         rules::apply_legs(&mut accounts, legs)?;
-        let transaction = self
-            .write_transaction(&mut tx, key, kind, legs, metadata)
-            .await?;
-        tx.accounts_update(&accounts).await?;
+        let transaction = new_transaction(kind, legs, metadata);
         self.step("balance")?;
         let audit = Audit {
             action: "ledger.post",
@@ -178,7 +184,11 @@ impl Ledger {
                 "metadata": metadata,
             }),
         };
-        self.finish(tx, key, ("post", hash), &transaction, audit)
+        let posted = Posted {
+            transaction: Some(&transaction),
+            accounts: &accounts,
+        };
+        self.finish_with(tx, key, ("post", hash), &transaction, audit, posted)
             .await?;
         Ok(transaction)
     }
@@ -192,20 +202,7 @@ impl Ledger {
         legs: &[Leg],
         metadata: &Value,
     ) -> Result<Transaction, LedgerError> {
-        let transaction = Transaction {
-            id: new_id("ltx"),
-            kind,
-            created_at: crate::store::now(),
-            metadata: metadata.clone(),
-            entries: legs
-                .iter()
-                .map(|l| Entry {
-                    account_id: l.account_id.clone(),
-                    side: l.side,
-                    amount: l.amount,
-                })
-                .collect(),
-        };
+        let transaction = new_transaction(kind, legs, metadata);
         tx.transaction_insert(&NewTransaction {
             id: &transaction.id,
             kind: kind.as_str(),
@@ -223,23 +220,66 @@ impl Ledger {
         Ok(transaction)
     }
 
-    /// Records the result under the key, appends the audit entry (last, so PostgreSQL
-    /// holds the global audit append lock only until the commit) and commits.
+    /// Records the result under the key, appends the audit entry and commits (the
+    /// operation's other rows were written already).
     pub(super) async fn finish(
+        &self,
+        tx: LedgerTx,
+        key: &IdempotencyKey,
+        operation: (&str, &str),
+        result: &impl Serialize,
+        audit: Audit<'_>,
+    ) -> Result<(), LedgerError> {
+        let posted = Posted {
+            transaction: None,
+            accounts: &[],
+        };
+        self.finish_with(tx, key, operation, result, audit, posted)
+            .await
+    }
+
+    /// Writes `posted` (the transaction, its entries and the cached balances), records
+    /// the result under the key and appends the audit entry, all in one statement
+    /// (`store::ledger_write`), and commits.
+    pub(super) async fn finish_with(
         &self,
         mut tx: LedgerTx,
         key: &IdempotencyKey,
         (operation, hash): (&str, &str),
         result: &impl Serialize,
         audit: Audit<'_>,
+        posted: Posted<'_>,
     ) -> Result<(), LedgerError> {
         let response = serde_json::to_string(result)
             .map_err(|e| LedgerError::Invalid(format!("unencodable result: {e}")))?;
-        tx.idempotency_put(&key.scope, &key.key, operation, hash, &response)
-            .await?;
         self.step("recorded")?;
-        tx.audit(&key.scope, audit.action, Some(audit.target), audit.detail)
-            .await?;
+        let posting = posted.transaction.map(|t| NewPosting {
+            id: &t.id,
+            kind: t.kind.as_str(),
+            scope: &key.scope,
+            idempotency_key: &key.key,
+            created_at: t.created_at,
+            metadata: &t.metadata,
+            entries: &t.entries,
+        });
+        tx.write_and_audit(&LedgerWrites {
+            posting,
+            accounts: posted.accounts,
+            idempotency: IdempotencyRecord {
+                scope: &key.scope,
+                key: &key.key,
+                operation,
+                request_hash: hash,
+                response: &response,
+            },
+            audit: AuditRecord {
+                actor: &key.scope,
+                action: audit.action,
+                target: Some(audit.target),
+                detail: audit.detail,
+            },
+        })
+        .await?;
         self.step("audited")?;
         tx.commit().await?;
         Ok(())
@@ -299,6 +339,24 @@ impl Ledger {
         items.truncate(limit as usize);
         let next_cursor = more.then(|| items.last().map(|t| t.id.clone())).flatten();
         Ok(WalletTransactionPage { items, next_cursor })
+    }
+}
+
+/// A new transaction (id and time assigned) posting `legs`.
+fn new_transaction(kind: TransferKind, legs: &[Leg], metadata: &Value) -> Transaction {
+    Transaction {
+        id: new_id("ltx"),
+        kind,
+        created_at: crate::store::now(),
+        metadata: metadata.clone(),
+        entries: legs
+            .iter()
+            .map(|l| Entry {
+                account_id: l.account_id.clone(),
+                side: l.side,
+                amount: l.amount,
+            })
+            .collect(),
     }
 }
 

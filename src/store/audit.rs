@@ -15,12 +15,12 @@ use crate::domain::audit::{
 };
 
 /// Key of the PostgreSQL advisory lock that serialises appends ("gpbaudit" in ASCII).
-const APPEND_LOCK_KEY: i64 = 0x6770_6261_7564_6974;
+pub(super) const APPEND_LOCK_KEY: i64 = 0x6770_6261_7564_6974;
 
 const SELECT_ENTRY: &str =
     "SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_log";
 
-const HEAD_SQL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+pub(super) const HEAD_SQL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 const INSERT_SQL: &str = "INSERT INTO audit_log \
     (seq, at, actor, action, target, detail, prev_hash, hash) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";

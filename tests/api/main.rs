@@ -33,6 +33,7 @@ mod replicas;
 mod security_headers;
 mod sessions;
 mod shutdown;
+mod statements;
 mod storage;
 mod ui;
 mod ws;
