@@ -385,6 +385,17 @@ async fn browser_register_sign_in_and_see_the_wallet() {
         .await;
     let txs = browser.text("#transactions tbody").await;
     assert!(txs.contains("top_up") && txs.contains("+$25.00"), "{txs}");
+    // The statement link downloads this month's statement with the session cookie.
+    let statement = browser
+        .js(
+            "return fetch(document.querySelector('#statements a[href*=\"format=json\"]').href).then(r => r.json())",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        statement["closing_balance_micro_usd"], 25_000_000,
+        "{statement}"
+    );
     browser.screenshot("account-wallet").await;
     browser.quit().await;
     app.stop().await.unwrap();
