@@ -51,6 +51,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/account.js"),
     },
     Asset {
+        name: "assistant.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/assistant.js"),
+    },
+    Asset {
         name: "admin.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("assets/admin.js"),

@@ -1,6 +1,7 @@
 //! Browser tests of the web UI in headless Chromium over WebDriver: search and sort the
 //! marketplace, a live price change without a reload, register + sign in + a sandbox
-//! top-up in the wallet, and a refund by finance staff in the admin center.
+//! top-up in the wallet, a refund by finance staff in the admin center, and the workload
+//! assistant.
 //! Each saves a screenshot under `$CARGO_TARGET_DIR/browser-artifacts/`. Without
 //! chromedriver they are skipped with a warning (under `CI=true` they fail instead).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -580,6 +581,52 @@ async fn browser_finance_refunds_part_of_a_sandbox_payment() {
     let balance = app.state.ledger.balance(&payer_id).await.unwrap();
     assert_eq!(balance.available, MicroUsd(15_000_000));
     let _ = payer;
+    browser.quit().await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_workload_assistant_shortlists_and_chats() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = app_with_market().await;
+    browser.goto(&format!("{}/#/assistant", app.base)).await;
+    let text = browser.wait_for("#wizard-text").await;
+    browser
+        .type_into(&text, "serve llama 3 8b at 100 tokens/s")
+        .await;
+    browser
+        .click(&browser.find("#wizard-form button[type=submit]").await)
+        .await;
+    let rows = browser
+        .wait_js(
+            "the shortlist",
+            "const t = document.querySelector('#shortlist tbody'); return t && t.children.length",
+            json!([]),
+        )
+        .await;
+    assert!(rows.as_u64().unwrap() >= 1, "{rows}");
+    assert!(!browser.text("#recognised").await.is_empty());
+    let requirements = browser.text("#requirements").await;
+    assert!(requirements.contains("Model"), "{requirements}");
+    let first = browser.text("#shortlist tbody tr td:nth-child(4)").await;
+    assert!(first.starts_with('$'), "an hourly price: {first}");
+
+    let chat = browser.find("#chat-text").await;
+    browser.type_into(&chat, "cheapest H100").await;
+    browser
+        .click(&browser.find("#chat-form button[type=submit]").await)
+        .await;
+    let reply = browser
+        .wait_js(
+            "a chat reply",
+            "const b = document.querySelector('#chat-log li.bot'); return b && b.textContent",
+            json!([]),
+        )
+        .await;
+    assert!(reply.as_str().unwrap().len() > 10, "{reply}");
+    browser.screenshot("assistant").await;
     browser.quit().await;
     app.stop().await.unwrap();
 }

@@ -3,12 +3,14 @@ import { api, el, loadUser, setUser, toast, compareIds, errorText, live } from "
 import "./views.js";
 import "./account.js";
 import { isStaff } from "./admin.js";
+import "./assistant.js";
 
 /** Hash route → [custom element, nav key, title]. */
 const ROUTES = [
   [/^\/offers\/.+/, "gpb-offer", "market", "Offer"],
   [/^\/compare$/, "gpb-compare", "compare", "Compare"],
   [/^\/rank$/, "gpb-rank", "rank", "Rank"],
+  [/^\/assistant$/, "gpb-assistant", "assistant", "Workload assistant"],
   [/^\/login$/, "gpb-login", "login", "Sign in"],
   [/^\/register$/, "gpb-register", "register", "Register"],
   [/^\/keys$/, "gpb-keys", "keys", "API keys"],
