@@ -145,6 +145,7 @@ pub async fn reveal_config(
 
 /// Paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Entries after this seq (default 0: from the start).
     pub after: Option<i64>,

@@ -67,6 +67,7 @@ fn owner(user: Option<&AuthUser>) -> String {
 
 /// Paging of a conversation's messages.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Newest messages to return (1–200, default 50).
     pub limit: Option<i64>,

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Query parameters of `GET /api/v2/offers`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// A query in the catalog query language, e.g. `gpu=H100 price<30 sort=price`.
     pub q: Option<String>,
@@ -329,6 +330,7 @@ pub struct FacetsResponse {
 
 /// Query parameters of the facets endpoint.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FacetParams {
     /// A query in the catalog query language (its sort and limit are ignored).
     pub q: Option<String>,

@@ -78,3 +78,23 @@ async fn api_index_names_the_service_and_its_docs() {
     assert_eq!(body["openapi_url"], "/api/v2/openapi.json");
     app.stop().await.unwrap();
 }
+
+#[test]
+fn path_parameters_name_a_segment_of_their_path() {
+    // A query parameter documented as `in: path` breaks generated clients.
+    let doc = serde_json::to_value(gpubroker::http::openapi()).unwrap();
+    let mut wrong = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                let in_path = parameter["in"] == "path";
+                let segment = path.contains(&format!("{{{name}}}"));
+                if in_path != segment {
+                    wrong.push(format!("{method} {path} {name} in {}", parameter["in"]));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
