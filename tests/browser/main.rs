@@ -630,3 +630,75 @@ async fn browser_workload_assistant_shortlists_and_chats() {
     browser.quit().await;
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_admin_changes_a_role_and_verifies_the_audit_log() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let (_, _) = common::account(&app, "boss@example.com", gpubroker::auth::Role::Admin).await;
+    let (staff_id, _) =
+        common::account(&app, "staff@example.com", gpubroker::auth::Role::User).await;
+    browser.goto(&format!("{}/#/login", app.base)).await;
+    let field = browser.wait_for("#login-email").await;
+    browser.type_into(&field, "boss@example.com").await;
+    let field = browser.find("#login-password").await;
+    browser.type_into(&field, common::TEST_PASSWORD).await;
+    browser
+        .click(&browser.find("#login-form button[type=submit]").await)
+        .await;
+    browser.wait_for("#available").await;
+    browser
+        .click(&browser.find("a[data-nav=admin]").await)
+        .await;
+    browser
+        .wait_js(
+            "the users table",
+            "const t = document.querySelector('#users tbody'); return t && t.textContent.includes('staff@example.com')",
+            json!([]),
+        )
+        .await;
+    assert!(browser.text("#provider-health").await.len() > 3);
+    // Make the user support staff through the role menu.
+    let option = browser
+        .find("select[aria-label='Role of staff@example.com'] option[value=support]")
+        .await;
+    browser.click(&option).await;
+    let mut role = String::new();
+    for _ in 0..100 {
+        role = app
+            .state
+            .auth
+            .user(&staff_id)
+            .await
+            .unwrap()
+            .role
+            .as_str()
+            .to_owned();
+        if role == "support" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(role, "support");
+    browser.click(&browser.find("#audit-verify").await).await;
+    let verdict = browser
+        .wait_js(
+            "the audit verdict",
+            "const r = document.getElementById('audit-result'); return r && r.className === 'ok' && r.textContent",
+            json!([]),
+        )
+        .await;
+    assert!(verdict.as_str().unwrap().starts_with("Intact"), "{verdict}");
+    browser
+        .wait_js(
+            "the role change in the audit list",
+            "return document.querySelector('#audit tbody').textContent.includes('auth.role_change')",
+            json!([]),
+        )
+        .await;
+    browser.screenshot("admin-center").await;
+    browser.quit().await;
+    app.stop().await.unwrap();
+}

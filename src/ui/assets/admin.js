@@ -1,5 +1,6 @@
-// Admin center (staff only): payments with refunds, refund history, and the audit log's
-// verification. The server enforces every role; this page only hides what a role cannot do.
+// Admin center (staff only): overview, payments with refunds, refund history, the audit
+// log and its verification; for admins also users and roles and the configuration store.
+// The server enforces every role; this page only hides what a role cannot do.
 import { api, el, errorText, micro, when, user, toast } from "./lib.js";
 
 const STAFF = ["admin", "finance", "support"];
@@ -20,8 +21,13 @@ class Admin extends HTMLElement {
     this.payments = el("tbody");
     this.refunds = el("tbody");
     this.audit = el("p", { id: "audit-result", class: "muted" }, "Not verified yet.");
+    this.overview = el("div", { class: "grid", id: "overview" });
+    this.users = el("tbody");
+    this.config = el("tbody");
+    this.auditRows = el("tbody");
+    const admin = u.role === "admin";
     this.replaceChildren(
-      el("h1", {}, "Admin center"), this.err,
+      el("h1", {}, "Admin center"), this.err, this.overview,
       el("h2", {}, "Payments"),
       el("div", { class: "table-wrap" }, el("table", { id: "payments" },
         el("thead", {}, el("tr", {}, ["When", "User", "Gateway", "Amount", "Refunded", ""].map((h) => el("th", { scope: "col" }, h)))), this.payments)),
@@ -29,8 +35,65 @@ class Admin extends HTMLElement {
       el("div", { class: "table-wrap" }, el("table", { id: "refunds" },
         el("thead", {}, el("tr", {}, ["When", "Payment", "Amount", "Status", "Reason", "By"].map((h) => el("th", { scope: "col" }, h)))), this.refunds)),
       ...(u.role === "finance" ? [] : [el("h2", {}, "Audit log"),
-        el("p", {}, el("button", { type: "button", id: "audit-verify", onclick: () => this.verify() }, "Verify the audit chain")), this.audit]));
+        el("p", {}, el("button", { type: "button", id: "audit-verify", onclick: () => this.verify() }, "Verify the audit chain")), this.audit,
+        el("div", { class: "table-wrap" }, el("table", { id: "audit" },
+          el("thead", {}, el("tr", {}, ["#", "When", "Actor", "Action", "Target"].map((h) => el("th", { scope: "col" }, h)))), this.auditRows))]),
+      ...(admin ? [
+        el("h2", {}, "Users and roles"),
+        el("div", { class: "table-wrap" }, el("table", { id: "users" },
+          el("thead", {}, el("tr", {}, ["Email", "Role", "Status", "Created"].map((h) => el("th", { scope: "col" }, h)))), this.users)),
+        el("h2", {}, "Configuration store"), el("p", { class: "muted" }, "Secrets are masked; revealing one is audited (API: POST /api/v2/admin/config/{key}/reveal)."),
+        el("div", { class: "table-wrap" }, el("table", { id: "config" },
+          el("thead", {}, el("tr", {}, ["Key", "Value", "Type", "Updated"].map((h) => el("th", { scope: "col" }, h)))), this.config))] : []));
     this.load();
+    this.loadOverview();
+    if (u.role !== "finance") this.loadAudit();
+    if (admin) this.loadAdmin();
+  }
+
+  async loadOverview() {
+    try {
+      const [payments, providers] = await Promise.all([api("GET", "/api/v2/admin/payments?limit=200"), api("GET", "/api/v2/providers")]);
+      const revenue = payments.payments.reduce((sum, p) => sum + p.amount - p.refunded, 0);
+      const unhealthy = providers.providers.filter((p) => p.status && p.status.freshness !== "fresh");
+      this.overview.replaceChildren(
+        el("div", { class: "card" }, el("h2", {}, "Net top-ups (latest 200)"), el("p", { class: "big", id: "revenue" }, micro(revenue))),
+        el("div", { class: "card" }, el("h2", {}, "Payments"), el("p", { class: "big" }, String(payments.payments.length))),
+        el("div", { class: "card" }, el("h2", {}, "Provider health"), el("p", { id: "provider-health" },
+          unhealthy.length ? unhealthy.map((p) => `${p.source}: ${p.status.freshness}`).join(", ") : `all ${providers.providers.length} sources fresh`)));
+    } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  async loadAudit() {
+    try {
+      const entries = await api("GET", "/api/v2/admin/audit?limit=500");
+      this.auditRows.replaceChildren(...entries.slice(-50).reverse().map((e) => el("tr", {},
+        el("td", { class: "num" }, String(e.seq)), el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.action), el("td", {}, e.target || "–"))));
+    } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  async loadAdmin() {
+    try {
+      const [users, config] = await Promise.all([api("GET", "/api/v2/auth/users"), api("GET", "/api/v2/admin/config")]);
+      const me = user();
+      this.users.replaceChildren(...users.map((u) => {
+        const role = el("select", { "aria-label": `Role of ${u.email}`, disabled: u.id === me.id, onchange: (e) => this.update(u, { role: e.target.value }) },
+          ["user", "support", "finance", "admin"].map((r) => el("option", { value: r, selected: r === u.role }, r)));
+        const toggle = el("button", { type: "button", class: "secondary", disabled: u.id === me.id, onclick: () => this.update(u, { disabled: !u.disabled }) }, u.disabled ? "Enable" : "Disable");
+        return el("tr", {}, el("td", {}, u.email), el("td", {}, role), el("td", {}, u.disabled ? "disabled " : "active ", toggle), el("td", {}, when(u.created_at)));
+      }));
+      this.config.replaceChildren(...(config.length ? config.map((c) => el("tr", {}, el("td", {}, c.key), el("td", {}, c.value), el("td", {}, String(c.value_type)), el("td", {}, when(c.updated_at))))
+        : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "Empty."))]));
+    } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  async update(u, change) {
+    try {
+      await api("PATCH", `/api/v2/auth/users/${encodeURIComponent(u.id)}`, change);
+      toast(`${u.email} updated.`);
+      this.loadAdmin();
+      this.loadAudit();
+    } catch (ex) { this.err.textContent = errorText(ex); this.loadAdmin(); }
   }
 
   async load() {
