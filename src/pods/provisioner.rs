@@ -43,7 +43,8 @@ pub struct LaunchSpec {
 }
 
 /// The future of a provider call.
-pub type ProvisionFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ProvisionError>> + Send + 'a>>;
+pub type ProvisionFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, ProvisionError>> + Send + 'a>>;
 
 /// Creates and controls machines at one provider.
 pub trait Provisioner: Send + Sync + std::fmt::Debug {

@@ -101,7 +101,7 @@ impl Pods {
         name: Option<&str>,
         client_token: Option<&str>,
     ) -> Result<(PodRow, bool), PodError> {
-        let id = store::payments::new_id("pod");
+        let id = format!("pod_{}", uuid::Uuid::now_v7().simple());
         let token = match client_token {
             Some(t) if t.is_empty() || t.len() > 100 || t.chars().any(char::is_control) => {
                 return Err(PodError::Invalid(
@@ -114,7 +114,7 @@ impl Pods {
         if let Some(existing) = self.store.pod_by_token(&token).await? {
             return Ok((existing, false));
         }
-        let name = name.unwrap_or(&offer.instance_type).trim();
+        let name = name.unwrap_or(offer.instance_type.as_str()).trim();
         if name.is_empty() || name.len() > 100 {
             return Err(PodError::Invalid("name must be 1 to 100 characters".into()));
         }
@@ -125,13 +125,14 @@ impl Pods {
         }
         let price = match offer.price {
             Some(p) if p > MicroUsd::ZERO => p.0,
-            _ => return Err(PodError::Conflict("the offer has no on-demand price".into())),
+            _ => {
+                return Err(PodError::Conflict(
+                    "the offer has no on-demand price".into(),
+                ))
+            }
         };
         let plan = self.payments.plan_of(user_id).await?;
-        let active = self
-            .store
-            .pods_counted(user_id, &active_names())
-            .await?;
+        let active = self.store.pods_counted(user_id, &active_names()).await?;
         if active >= i64::from(plan.max_concurrent_pods) {
             return Err(PodError::Conflict(format!(
                 "the {} plan allows {} pod(s) at once; stop one first",
@@ -144,7 +145,13 @@ impl Pods {
         let expires = Utc::now() + ChronoDuration::days(365);
         let hold = match self
             .ledger
-            .place_hold(&hold_key, user_id, deposit, expires, json!({ "pod_id": id }))
+            .place_hold(
+                &hold_key,
+                user_id,
+                deposit,
+                expires,
+                json!({ "pod_id": id }),
+            )
             .await
         {
             Ok(hold) => hold,
@@ -280,14 +287,19 @@ impl Pods {
     pub async fn stop(&self, pod: &PodRow, reason: &str) -> Result<PodRow, PodError> {
         let state = state_of(pod);
         if !matches!(state, PodState::Running | PodState::Provisioning) {
-            return Err(PodError::Conflict(format!("a {state} pod cannot be stopped")));
+            return Err(PodError::Conflict(format!(
+                "a {state} pod cannot be stopped"
+            )));
         }
         let now = store::now();
         let change = PodChange {
             stopped_at: Some(now),
             ..PodChange::default()
         };
-        if !self.advance(pod, PodState::Stopping, reason, &change).await? {
+        if !self
+            .advance(pod, PodState::Stopping, reason, &change)
+            .await?
+        {
             return Err(PodError::Conflict(
                 "the pod changed state meanwhile; reload it and try again".into(),
             ));
@@ -317,7 +329,12 @@ impl Pods {
             }
         }
         let _ = self
-            .advance(&pod, PodState::Terminated, "terminate requested", &PodChange::default())
+            .advance(
+                &pod,
+                PodState::Terminated,
+                "terminate requested",
+                &PodChange::default(),
+            )
             .await?;
         self.reload(&pod.id).await
     }
@@ -343,14 +360,24 @@ impl Pods {
                 self.fail(pod, "the provider stopped the machine").await?;
             }
             (PodState::Stopping, MachineStatus::Stopped | MachineStatus::Terminated) => {
-                self.advance(pod, PodState::Stopped, "machine stopped", &PodChange::default())
-                    .await?;
+                self.advance(
+                    pod,
+                    PodState::Stopped,
+                    "machine stopped",
+                    &PodChange::default(),
+                )
+                .await?;
             }
             (PodState::Stopping, MachineStatus::Running | MachineStatus::Provisioning) => {
                 provisioner.stop(machine).await?;
                 if provisioner.status(machine).await? == MachineStatus::Stopped {
-                    self.advance(pod, PodState::Stopped, "machine stopped", &PodChange::default())
-                        .await?;
+                    self.advance(
+                        pod,
+                        PodState::Stopped,
+                        "machine stopped",
+                        &PodChange::default(),
+                    )
+                    .await?;
                 }
             }
             (PodState::Stopping, MachineStatus::Failed(why)) => self.fail(pod, &why).await?,
@@ -394,7 +421,11 @@ impl Pods {
         }
         let key = system_key(format!("meter:{}:{index}", pod.id))?;
         let metadata = json!({ "pod_id": pod.id, "interval": index, "millis": millis });
-        match self.ledger.charge(&key, &pod.user_id, amount, metadata).await {
+        match self
+            .ledger
+            .charge(&key, &pod.user_id, amount, metadata)
+            .await
+        {
             Ok(_) => Ok(()),
             // Charged already (a full interval racing the stop's partial one): once is enough.
             Err(LedgerError::IdempotencyConflict(_)) => Ok(()),
@@ -444,5 +475,8 @@ impl Pods {
 }
 
 fn active_names() -> Vec<&'static str> {
-    PodState::active().into_iter().map(PodState::as_str).collect()
+    PodState::active()
+        .into_iter()
+        .map(PodState::as_str)
+        .collect()
 }

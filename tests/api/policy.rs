@@ -233,11 +233,16 @@ async fn create_pod(app: &TestApp, token: &str) -> String {
     app.state.catalog.replace_source(demo::SOURCE_ID, offers);
     let (_, me) = send(app, "GET", "/api/v2/auth/me", Some(token), None).await;
     let user_id = me["id"].as_str().unwrap();
-    let key = gpubroker::ledger::IdempotencyKey::new("test", &uuid::Uuid::new_v4().to_string())
-        .unwrap();
+    let key =
+        gpubroker::ledger::IdempotencyKey::new("test", &uuid::Uuid::new_v4().to_string()).unwrap();
     app.state
         .ledger
-        .top_up(&key, user_id, gpubroker::domain::money::MicroUsd(100_000_000), json!({}))
+        .top_up(
+            &key,
+            user_id,
+            gpubroker::domain::money::MicroUsd(100_000_000),
+            json!({}),
+        )
         .await
         .unwrap();
     let (_, pods) = send(app, "GET", "/api/v2/pods", Some(token), None).await;

@@ -33,7 +33,10 @@ async fn a_wallet_that_cannot_cover_the_prepaid_hour_gets_no_pod(backend: Backen
     assert!(message.contains("cannot cover"), "{message}");
     let (_, pods) = send(&app, "GET", "/api/v2/pods", Some(token), None).await;
     assert_eq!(pods, serde_json::json!([]));
-    assert_eq!(wallet(&app, &user_id).await, (offer.price.unwrap().0 - 1, 0));
+    assert_eq!(
+        wallet(&app, &user_id).await,
+        (offer.price.unwrap().0 - 1, 0)
+    );
     let (status, _) = deploy(&app, token, "no-such-offer").await;
     assert_eq!(status, 404);
 }
@@ -50,26 +53,42 @@ async fn a_failed_launch_voids_its_hold(backend: Backend) {
         boot_delay: Duration::from_millis(200),
         ..SimulatedBehaviour::default()
     };
-    app.state.pods.simulator().set_behaviour(SimulatedBehaviour {
-        fail_launch: true,
-        ..fast
-    });
+    app.state
+        .pods
+        .simulator()
+        .set_behaviour(SimulatedBehaviour {
+            fail_launch: true,
+            ..fast
+        });
     let (status, pod) = deploy(&app, token, &offer.id).await;
     assert_eq!(status, 201, "{pod}");
     assert_eq!(pod["state"], "failed");
-    assert!(pod["failure"].as_str().unwrap().contains("launch failed"), "{pod}");
-    assert_eq!(wallet(&app, &user_id).await, (50_000_000, 0), "hold voided, nothing charged");
+    assert!(
+        pod["failure"].as_str().unwrap().contains("launch failed"),
+        "{pod}"
+    );
+    assert_eq!(
+        wallet(&app, &user_id).await,
+        (50_000_000, 0),
+        "hold voided, nothing charged"
+    );
 
     // A machine that fails while booting fails its pod and releases the hold too.
-    app.state.pods.simulator().set_behaviour(SimulatedBehaviour {
-        fail_boot: true,
-        ..fast
-    });
+    app.state
+        .pods
+        .simulator()
+        .set_behaviour(SimulatedBehaviour {
+            fail_boot: true,
+            ..fast
+        });
     let (status, pod) = deploy(&app, token, &offer.id).await;
     assert_eq!(status, 201, "{pod}");
     let id = pod["id"].as_str().unwrap();
     let failed = wait_state(&app, token, id, "failed").await;
-    assert!(failed["failure"].as_str().unwrap().contains("did not boot"), "{failed}");
+    assert!(
+        failed["failure"].as_str().unwrap().contains("did not boot"),
+        "{failed}"
+    );
     assert_eq!(wallet(&app, &user_id).await, (50_000_000, 0));
 }
 
@@ -100,11 +119,18 @@ async fn metering_the_same_interval_twice_charges_once(backend: Backend) {
     assert_eq!(100_000_000 - once, 2 * interval);
     // A restarted worker that read the pod before the count was saved meters again.
     app.state.pods.meter(&before, now).await.unwrap();
-    app.state.pods.meter(&before, chrono::Utc::now()).await.unwrap();
+    app.state
+        .pods
+        .meter(&before, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(wallet(&app, &user_id).await.0, once, "charged twice");
     let after = app.state.store.pod(id).await.unwrap().unwrap();
     assert_eq!(after.billed_intervals, 2);
-    assert_eq!(PodSettings::default().meter_interval, Duration::from_secs(60));
+    assert_eq!(
+        PodSettings::default().meter_interval,
+        Duration::from_secs(60)
+    );
 }
 
 async fn a_wallet_short_of_the_next_interval_stops_the_pod(backend: Backend) {
@@ -124,9 +150,19 @@ async fn a_wallet_short_of_the_next_interval_stops_the_pod(backend: Backend) {
     let id = pod["id"].as_str().unwrap();
     let stopped = wait_state(&app, token, id, "stopped").await;
     assert!(stopped["failure"].is_null(), "{stopped}");
-    let (status, history) = send(&app, "GET", &format!("/api/v2/pods/{id}/events"), Some(token), None).await;
+    let (status, history) = send(
+        &app,
+        "GET",
+        &format!("/api/v2/pods/{id}/events"),
+        Some(token),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    assert!(history.to_string().contains("insufficient funds"), "{history}");
+    assert!(
+        history.to_string().contains("insufficient funds"),
+        "{history}"
+    );
     let (posted, held) = wallet(&app, &user_id).await;
     assert_eq!(held, 0);
     assert!(posted >= 0 && posted < price + interval * 3 / 2, "{posted}");
