@@ -41,8 +41,8 @@ fn is_demo(offer: &Offer) -> bool {
         || offer.extras.get("demo").and_then(|v| v.as_bool()) == Some(true)
 }
 
-fn system_key(key: String) -> Result<IdempotencyKey, PodError> {
-    Ok(IdempotencyKey::new("system", &key)?)
+fn system_key(key: &str) -> Result<IdempotencyKey, PodError> {
+    Ok(IdempotencyKey::new("system", key)?)
 }
 
 impl Pods {
@@ -243,7 +243,7 @@ impl Pods {
 
     /// Releases the prepaid hold (once; a resolved hold is left as it is).
     async fn void(&self, pod_id: &str, hold_id: &str) {
-        let result = match system_key(format!("pod-release:{pod_id}")) {
+        let result = match system_key(&format!("pod-release:{pod_id}")) {
             Ok(key) => self.ledger.void_hold(&key, hold_id).await.map(|_| ()),
             Err(_) => Ok(()),
         };
@@ -419,7 +419,7 @@ impl Pods {
         if amount <= MicroUsd::ZERO {
             return Ok(());
         }
-        let key = system_key(format!("meter:{}:{index}", pod.id))?;
+        let key = system_key(&format!("meter:{}:{index}", pod.id))?;
         let metadata = json!({ "pod_id": pod.id, "interval": index, "millis": millis });
         match self
             .ledger
