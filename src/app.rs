@@ -71,6 +71,8 @@ pub struct AppInner {
     pub ledger: crate::ledger::Ledger,
     /// Checkouts, gateway webhooks, refunds and subscriptions.
     pub payments: crate::payments::Payments,
+    /// GPU pods: deploy, meter, stop.
+    pub pods: crate::pods::Pods,
     phase: AtomicU8,
 }
 
@@ -120,7 +122,15 @@ impl AppState {
             Arc::clone(&events),
             &master_key,
         );
+        let pods = crate::pods::Pods::new(
+            store.clone(),
+            ledger.clone(),
+            payments.clone(),
+            Arc::clone(&events),
+            settings.pods,
+        );
         Self(Arc::new(AppInner {
+            pods,
             replica_bus,
             replica_id,
             leases,

@@ -21,6 +21,7 @@ pub mod mail;
 pub mod net_guard;
 pub mod ops;
 pub mod payments;
+pub mod pods;
 pub mod providers;
 pub mod secret;
 pub mod settings;

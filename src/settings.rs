@@ -202,6 +202,8 @@ pub struct Settings {
     pub ws: ws::WsLimits,
     /// Leader lease timing for singleton workers.
     pub lease: LeaseSettings,
+    /// Pod metering and the simulated provider's timings (defaults; tests shorten them).
+    pub pods: crate::pods::PodSettings,
 }
 
 /// Requests per second per caller, by plan.

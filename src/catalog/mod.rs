@@ -114,5 +114,8 @@ impl Snapshot {
             .iter()
             .map(|i| &self.offers[*i as usize])
             .find(|o| o.id == id)
+            // Ids carry the provider's slug (`demo_aws-…` for `demo-aws`), which is not
+            // always the index key: fall back to a scan.
+            .or_else(|| self.offers.iter().find(|o| o.id == id))
     }
 }

@@ -32,6 +32,7 @@ pub mod offer_view;
 pub mod offers;
 pub mod ops;
 pub mod payments;
+pub mod pods;
 pub mod policy;
 pub mod rate_limit;
 pub mod recommend;
@@ -67,6 +68,7 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
         (name = "auth", description = "Accounts, sign-in, access and refresh tokens, API keys"),
         (name = "admin", description = "Configuration store, audit log and signing keys (staff only)"),
         (name = "billing", description = "Wallet balance, holds, ledger transactions and monthly statements"),
+        (name = "pods", description = "GPU pods: deploy an offer, per-second metering, stop and terminate (docs/pods.md)"),
         (name = "stream", description = "The WebSocket stream of live offer events and notifications (docs/websocket.md)")
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -121,6 +123,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin_payments::router())
         .merge(sandbox::router())
         .merge(statements::router())
+        .merge(pods::router())
         .merge(crate::ws::router())
 }
 

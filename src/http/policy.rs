@@ -74,6 +74,7 @@ pub enum Owned {
     ApiKey,
     Conversation,
     Checkout,
+    Pod,
 }
 
 /// One route's declaration.
@@ -192,6 +193,12 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("DELETE", "/api/v2/billing/subscription", TRADE),
     route("GET", "/api/v2/billing/invoices", READ),
     route("GET", "/api/v2/billing/payment-methods", READ),
+    route("GET", "/api/v2/pods", READ),
+    route("POST", "/api/v2/pods", TRADE),
+    owned("GET", "/api/v2/pods/{id}", READ, Owned::Pod),
+    owned("POST", "/api/v2/pods/{id}/stop", TRADE, Owned::Pod),
+    owned("POST", "/api/v2/pods/{id}/terminate", TRADE, Owned::Pod),
+    owned("GET", "/api/v2/pods/{id}/events", READ, Owned::Pod),
     // Gateways authenticate by the webhook signature; the sandbox's hosted checkout page
     // by its unguessable session id (as Stripe's does).
     route("POST", "/api/v2/billing/webhooks/{gateway}", PUBLIC),

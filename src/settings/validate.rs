@@ -299,6 +299,7 @@ impl RawSettings {
                 self.lease_ttl.as_deref(),
                 self.lease_renew.as_deref(),
             ),
+            pods: crate::pods::PodSettings::default(),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

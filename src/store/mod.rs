@@ -31,6 +31,7 @@ pub mod meta;
 pub mod offers;
 pub mod payment_records;
 pub mod payments;
+pub mod pods;
 pub mod refunds;
 pub mod schema;
 pub mod subscriptions;

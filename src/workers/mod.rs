@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod lease;
 mod maintenance;
 mod payments;
+mod pods;
 
 /// Runs `work` on this replica whenever it holds the lease `name` (until `token` fires).
 fn spawn_singleton<F, Fut>(
@@ -54,6 +55,7 @@ impl Workers {
             maintenance::run,
         );
         spawn_singleton(&mut tasks, state, &token, "payments".into(), payments::run);
+        spawn_singleton(&mut tasks, state, &token, "pods".into(), pods::run);
         for source in &state.sources {
             let source = source.clone();
             let name = format!("ingest:{}", source.id());

@@ -25,6 +25,7 @@ mod leases;
 mod ledger;
 mod openapi;
 mod payments;
+mod pods;
 mod policy;
 mod process;
 mod rate_limits;

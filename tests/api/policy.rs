@@ -215,7 +215,47 @@ async fn create_owned(app: &TestApp, kind: Owned, token: &str) -> String {
             assert_eq!(status, 201, "{body}");
             body["id"].as_str().unwrap().to_owned()
         }
+        Owned::Pod => create_pod(app, token).await,
     }
+}
+
+/// Deploys a demo-market pod for the holder of `token` (funding the wallet and stopping
+/// earlier pods, as the free plan runs one at once).
+async fn create_pod(app: &TestApp, token: &str) -> String {
+    use gpubroker::domain::offer::Offer;
+    use gpubroker::providers::demo;
+    let offers: Vec<Offer> = demo::market_at(1_700_000_000)
+        .into_iter()
+        .map(|raw| Offer::normalize(raw, demo::SOURCE_ID))
+        .filter(|o| o.price.is_some())
+        .collect();
+    let offer_id = offers[0].id.clone();
+    app.state.catalog.replace_source(demo::SOURCE_ID, offers);
+    let (_, me) = send(app, "GET", "/api/v2/auth/me", Some(token), None).await;
+    let user_id = me["id"].as_str().unwrap();
+    let key =
+        gpubroker::ledger::IdempotencyKey::new("test", &uuid::Uuid::new_v4().to_string()).unwrap();
+    app.state
+        .ledger
+        .top_up(
+            &key,
+            user_id,
+            gpubroker::domain::money::MicroUsd(100_000_000),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let (_, pods) = send(app, "GET", "/api/v2/pods", Some(token), None).await;
+    for pod in pods.as_array().unwrap() {
+        if pod["state"] == "provisioning" || pod["state"] == "running" {
+            let path = format!("/api/v2/pods/{}/stop", pod["id"].as_str().unwrap());
+            assert_eq!(send(app, "POST", &path, Some(token), None).await.0, 200);
+        }
+    }
+    let body = json!({ "offer_id": offer_id });
+    let (status, body) = send(app, "POST", "/api/v2/pods", Some(token), Some(body)).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
 }
 
 /// Whether the object still exists for its owner (after the intruder's attempts).
@@ -234,6 +274,10 @@ async fn owner_still_has(app: &TestApp, kind: Owned, token: &str, id: &str) -> b
         }
         Owned::Checkout => {
             let path = format!("/api/v2/billing/top-ups/{id}");
+            send(app, "GET", &path, Some(token), None).await.0 == 200
+        }
+        Owned::Pod => {
+            let path = format!("/api/v2/pods/{id}");
             send(app, "GET", &path, Some(token), None).await.0 == 200
         }
     }

@@ -1,0 +1,102 @@
+//! Metering: each running pod is charged per interval with ledger key
+//! `meter:<pod id>:<interval>` in scope `system`, so each (pod, interval) is charged once
+//! however often (or on however many replicas) metering runs (I11).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::service::system_key;
+use super::{cost_of, PodError, PodState, Pods};
+use crate::domain::money::MicroUsd;
+use crate::ledger::LedgerError;
+use crate::store;
+use crate::store::pods::PodRow;
+
+impl Pods {
+    /// Charges every metering interval of `pod` that ended by `now` (or, once it is
+    /// stopped, by its stop time, the partial last one included) and is not charged yet.
+    pub async fn meter(&self, pod: &PodRow, now: DateTime<Utc>) -> Result<(), PodError> {
+        let Some(start) = pod.running_since else {
+            return Ok(());
+        };
+        let cutoff = pod.stopped_at.map_or(now, |at| at.min(now));
+        let interval = self.interval_ms();
+        let elapsed = (cutoff - start).num_milliseconds().max(0);
+        let full = elapsed / interval;
+        for i in pod.billed_intervals..full {
+            self.charge_interval(pod, i, interval).await?;
+            self.store.pod_set_billed(&pod.id, i + 1).await?;
+        }
+        let rest = elapsed - full * interval;
+        if pod.stopped_at.is_some() && rest > 0 && pod.billed_intervals <= full {
+            self.charge_interval(pod, full, rest).await?;
+            self.store.pod_set_billed(&pod.id, full + 1).await?;
+        }
+        Ok(())
+    }
+
+    fn interval_ms(&self) -> i64 {
+        i64::try_from(self.settings.meter_interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
+    }
+
+    async fn charge_interval(&self, pod: &PodRow, index: i64, millis: i64) -> Result<(), PodError> {
+        let amount = cost_of(pod.price_per_hour, millis)?;
+        if amount <= MicroUsd::ZERO {
+            return Ok(());
+        }
+        let key = system_key(&format!("meter:{}:{index}", pod.id))?;
+        let metadata = json!({ "pod_id": pod.id, "interval": index, "millis": millis });
+        match self
+            .ledger
+            .charge(&key, &pod.user_id, amount, metadata)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Charged already (a full interval racing the stop's partial one): once is enough.
+            Err(LedgerError::IdempotencyConflict(_)) => Ok(()),
+            Err(LedgerError::InsufficientFunds { available, needed }) => {
+                Err(PodError::InsufficientFunds(format!(
+                    "{} micro-USD available, {} needed",
+                    available.0, needed.0
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One pass of the worker: reconcile provisioning and stopping pods, meter running
+    /// ones, and stop those whose wallet cannot cover their next interval.
+    pub async fn tick(&self) -> Result<(), PodError> {
+        let pending = [PodState::Provisioning.as_str(), PodState::Stopping.as_str()];
+        for pod in self.store.pods_in(&pending).await? {
+            if let Err(e) = self.reconcile(&pod).await {
+                tracing::warn!(pod = %pod.id, error = %e, "pod reconcile failed");
+            }
+        }
+        for pod in self.store.pods_in(&[PodState::Running.as_str()]).await? {
+            if let Err(e) = self.meter_running(&pod).await {
+                tracing::warn!(pod = %pod.id, error = %e, "pod metering failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn meter_running(&self, pod: &PodRow) -> Result<(), PodError> {
+        let short = match self.meter(pod, store::now()).await {
+            Ok(()) => {
+                let next = cost_of(pod.price_per_hour, self.interval_ms())?;
+                self.ledger.balance(&pod.user_id).await?.available < next
+            }
+            Err(PodError::InsufficientFunds(_)) => true,
+            Err(e) => return Err(e),
+        };
+        if short {
+            let pod = self.reload(&pod.id).await?;
+            self.stop(&pod, "insufficient funds for the next interval")
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The life of a pod over HTTP: deploy → running → metered → stopped → terminated, the
+//! forbidden transitions, the plan limit and retries with a client token.
+
+use std::time::Duration;
+
+use gpubroker::auth::Role;
+use serde_json::json;
+
+use super::{demo_offer, deploy, fund, pod_app, wait_state, wallet};
+use crate::common::{account, send, Backend};
+
+crate::both_backends!(
+    a_demo_pod_runs_is_metered_per_second_and_stop_ends_charging,
+    the_plan_limits_concurrent_pods_and_a_client_token_never_double_creates,
+);
+
+async fn a_demo_pod_runs_is_metered_per_second_and_stop_ends_charging(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "pods@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    fund(&app, &user_id, 100_000_000).await;
+    let offer = demo_offer(&app);
+    let price = offer.price.unwrap().0;
+
+    let (status, pod) = deploy(&app, token, &offer.id).await;
+    assert_eq!(status, 201, "{pod}");
+    assert_eq!(pod["state"], "provisioning");
+    assert_eq!(pod["price_per_hour_micro_usd"], price);
+    assert_eq!(pod["provider"], offer.provider.as_str());
+    let id = pod["id"].as_str().unwrap().to_owned();
+    // One prepaid hour is held, nothing charged yet.
+    assert_eq!(wallet(&app, &user_id).await, (100_000_000, price));
+
+    wait_state(&app, token, &id, "running").await;
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    let (posted, _) = wallet(&app, &user_id).await;
+    assert!(posted < 100_000_000, "running pod not charged: {posted}");
+    let (_, listed) = send(&app, "GET", "/api/v2/pods", Some(token), None).await;
+    assert!(
+        listed[0]["billed_intervals"].as_i64().unwrap() >= 2,
+        "{listed}"
+    );
+
+    let (status, stopped) = send(
+        &app,
+        "POST",
+        &format!("/api/v2/pods/{id}/stop"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["state"], "stopped");
+    let (after_stop, held) = wallet(&app, &user_id).await;
+    assert_eq!(held, 0, "the prepaid hold is released on stop");
+    // Exactly the run time is charged: every full interval plus the partial last one.
+    let start: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(stopped["running_since"].clone()).unwrap();
+    let end: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(stopped["stopped_at"].clone()).unwrap();
+    let ran_ms = i128::from((end - start).num_milliseconds());
+    let exact = i64::try_from(i128::from(price) * ran_ms / 3_600_000).unwrap();
+    let charged = 100_000_000 - after_stop;
+    assert!(
+        charged <= exact && charged >= exact - 2,
+        "{charged} vs {exact}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        wallet(&app, &user_id).await.0,
+        after_stop,
+        "charging continued after stop"
+    );
+
+    // Forbidden transitions answer 409.
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/v2/pods/{id}/stop"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let path = format!("/api/v2/pods/{id}/terminate");
+    let (status, body) = send(&app, "POST", &path, Some(token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "terminated");
+    let (status, body) = send(&app, "POST", &path, Some(token), None).await;
+    assert_eq!(status, 409, "{body}");
+
+    let (status, events) = send(
+        &app,
+        "GET",
+        &format!("/api/v2/pods/{id}/events"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{events}");
+    let path: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        path,
+        [
+            "requested",
+            "provisioning",
+            "running",
+            "stopping",
+            "stopped",
+            "terminated"
+        ]
+    );
+    assert_eq!(wallet(&app, &user_id).await.0, after_stop);
+}
+
+async fn the_plan_limits_concurrent_pods_and_a_client_token_never_double_creates(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "limit@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    fund(&app, &user_id, 100_000_000).await;
+    let offer = demo_offer(&app);
+    let price = offer.price.unwrap().0;
+
+    let body = json!({ "offer_id": offer.id, "name": "trainer", "client_token": "retry-1" });
+    let (status, first) = send(
+        &app,
+        "POST",
+        "/api/v2/pods",
+        Some(token),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["name"], "trainer");
+    let (status, again) = send(&app, "POST", "/api/v2/pods", Some(token), Some(body)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(wallet(&app, &user_id).await.1, price, "one hold only");
+
+    // The free plan runs one pod at once.
+    let (status, body) = deploy(&app, token, &offer.id).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("plan"),
+        "{body}"
+    );
+
+    let id = first["id"].as_str().unwrap();
+    let (status, _) = send(
+        &app,
+        "POST",
+        &format!("/api/v2/pods/{id}/stop"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = deploy(&app, token, &offer.id).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Another user's pod is not found.
+    let (_, other) = account(&app, "other@example.com", Role::User).await;
+    let (status, _) = send(
+        &app,
+        "GET",
+        &format!("/api/v2/pods/{id}"),
+        Some(other.access_token.as_str()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, theirs) = send(
+        &app,
+        "GET",
+        "/api/v2/pods",
+        Some(other.access_token.as_str()),
+        None,
+    )
+    .await;
+    assert_eq!(theirs, json!([]));
+}
