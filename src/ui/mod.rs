@@ -56,6 +56,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/assistant.js"),
     },
     Asset {
+        name: "pods.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/pods.js"),
+    },
+    Asset {
         name: "admin.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("assets/admin.js"),

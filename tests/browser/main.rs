@@ -1,7 +1,7 @@
 //! Browser tests of the web UI in headless Chromium over WebDriver: search and sort the
 //! marketplace, a live price change without a reload, register + sign in + a sandbox
-//! top-up in the wallet, a refund by finance staff in the admin center, and the workload
-//! assistant.
+//! top-up in the wallet, a refund by finance staff and a role change in the admin center,
+//! the workload assistant, and deploy → running → stop of a demo pod.
 //! Each saves a screenshot under `$CARGO_TARGET_DIR/browser-artifacts/`. Without
 //! chromedriver they are skipped with a warning (under `CI=true` they fail instead).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -699,6 +699,92 @@ async fn browser_admin_changes_a_role_and_verifies_the_audit_log() {
         )
         .await;
     browser.screenshot("admin-center").await;
+    browser.quit().await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_deploy_a_demo_pod_watch_it_run_and_stop_it() {
+    use gpubroker::domain::offer::Offer;
+    use gpubroker::providers::demo;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = common::spawn_app_configured(Backend::Sqlite, None, |s| {
+        s.pods.meter_interval = std::time::Duration::from_millis(1_000);
+        s.pods.tick = std::time::Duration::from_millis(200);
+        s.pods.simulated.boot_delay = std::time::Duration::from_millis(300);
+    })
+    .await
+    .unwrap();
+    let offers: Vec<Offer> = demo::market_at(1_700_000_000)
+        .into_iter()
+        .map(|raw| Offer::normalize(raw, demo::SOURCE_ID))
+        .collect();
+    let offer = offers.iter().find(|o| o.price.is_some()).unwrap().clone();
+    app.state.catalog.replace_source(demo::SOURCE_ID, offers);
+    let (user_id, _) =
+        common::account(&app, "pilot@example.com", gpubroker::auth::Role::User).await;
+    app.state
+        .ledger
+        .top_up(
+            &gpubroker::ledger::IdempotencyKey::new("test", "pilot-fund").unwrap(),
+            &user_id,
+            MicroUsd(500_000_000),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    browser.goto(&format!("{}/#/login", app.base)).await;
+    let field = browser.wait_for("#login-email").await;
+    browser.type_into(&field, "pilot@example.com").await;
+    let field = browser.find("#login-password").await;
+    browser.type_into(&field, common::TEST_PASSWORD).await;
+    browser
+        .click(&browser.find("#login-form button[type=submit]").await)
+        .await;
+    browser.wait_for("#available").await;
+
+    let encoded: String = url::form_urlencoded::byte_serialize(offer.id.as_bytes()).collect();
+    browser
+        .goto(&format!("{}/#/offers/{encoded}", app.base))
+        .await;
+    let deploy = browser.wait_for("#deploy").await;
+    browser.click(&deploy).await;
+    browser
+        .wait_js(
+            "the pod running",
+            "return !!document.querySelector('#pods [data-state=running]')",
+            json!([]),
+        )
+        .await;
+    // The Pods entry is in the navigation now that the server has the routes.
+    assert_eq!(
+        browser
+            .js(
+                "return document.querySelector('a[data-nav=pods]').offsetParent !== null",
+                json!([])
+            )
+            .await,
+        json!(true)
+    );
+    browser.screenshot("pod-running").await;
+    let stop = browser.find("#pods button[data-stop]").await;
+    browser.click(&stop).await;
+    browser
+        .wait_js(
+            "the pod stopped",
+            "return !!document.querySelector('#pods [data-state=stopped]')",
+            json!([]),
+        )
+        .await;
+    // Usage was charged from the wallet, and charging ended with the stop.
+    let after_stop = app.state.ledger.balance(&user_id).await.unwrap();
+    assert!(after_stop.posted.0 < 500_000_000, "{after_stop:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let later = app.state.ledger.balance(&user_id).await.unwrap();
+    assert_eq!(later.posted, after_stop.posted, "no charge after the stop");
+    browser.screenshot("pod-stopped").await;
     browser.quit().await;
     app.stop().await.unwrap();
 }

@@ -4,6 +4,7 @@ import "./views.js";
 import "./account.js";
 import { isStaff } from "./admin.js";
 import "./assistant.js";
+import "./pods.js";
 
 /** Hash route → [custom element, nav key, title]. */
 const ROUTES = [
@@ -15,6 +16,7 @@ const ROUTES = [
   [/^\/register$/, "gpb-register", "register", "Register"],
   [/^\/keys$/, "gpb-keys", "keys", "API keys"],
   [/^\/wallet$/, "gpb-wallet", "wallet", "Wallet"],
+  [/^\/pods$/, "gpb-pods", "pods", "Pods"],
   [/^\/admin$/, "gpb-admin", "admin", "Admin center"],
   [/^\/?$/, "gpb-marketplace", "market", "Marketplace"],
 ];

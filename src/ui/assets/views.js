@@ -1,6 +1,7 @@
 // Catalog views: the marketplace (query bar, chips, sortable table, paging, live prices),
 // offer detail with its price-history chart, side-by-side comparison and TOPSIS ranking.
-import { api, el, errorText, money, num, when, live, toast, compareIds, toggleCompare, svg } from "./lib.js";
+import { api, el, errorText, money, num, when, live, toast, compareIds, toggleCompare, svg, user } from "./lib.js";
+import { deploy } from "./pods.js";
 
 /** Fields of the catalog query language (docs/query-language.md) for autocomplete. */
 export const FIELDS = [
@@ -386,7 +387,8 @@ class OfferDetail extends HTMLElement {
     this.replaceChildren(
       el("p", {}, el("a", { href: "#/" }, "← Marketplace")),
       el("h1", {}, `${offer.gpu_count}× ${offer.gpu || offer.gpu_raw} · ${offer.provider} · ${offer.region}`),
-      el("p", {}, box, " ", el("label", { for: "compare-this", style: null, class: "inline" }, "Add to comparison")),
+      el("p", {}, box, " ", el("label", { for: "compare-this", style: null, class: "inline" }, "Add to comparison"),
+        offer.demo && user() ? [" ", el("button", { type: "button", id: "deploy", onclick: () => deploy(offer) }, "Deploy (demo market)")] : null),
       el("div", { class: "grid" },
         el("section", { class: "card", "aria-labelledby": "h-offer" }, el("h2", { id: "h-offer" }, "Offer"), kv([
           ["Instance type", offer.instance_type], ["Provider", `${offer.provider} (${offer.source})`], ["Region", [offer.region, offer.zone, offer.country, offer.continent].filter(Boolean).join(" · ")],
