@@ -1,6 +1,7 @@
 // Workload assistant: describe a job in plain words, see what was understood, the
 // requirements, and a ranked shortlist with an estimated bill; or ask in a chat.
-import { api, el, errorText, money, num } from "./lib.js";
+import { api, el, errorText, money, num, user } from "./lib.js";
+import { deploy } from "./pods.js";
 
 const EXAMPLES = [
   "serve llama 3 70b at 2k tokens/s in the EU under $8/h",
@@ -54,7 +55,8 @@ class Assistant extends HTMLElement {
         el("td", { class: "num" }, rec.estimate.tokens_per_second ? num(rec.estimate.tokens_per_second, 0) : "–"),
         el("td", { class: "num" }, rec.estimate.usd_per_million_tokens === null || rec.estimate.usd_per_million_tokens === undefined ? "–" : money(rec.estimate.usd_per_million_tokens)),
         el("td", { class: "num" }, rec.estimate.total_usd === null || rec.estimate.total_usd === undefined ? "–" : money(rec.estimate.total_usd)),
-        el("td", {}, (rec.reasons || []).join("; "))));
+        el("td", {}, (rec.reasons || []).join("; ")),
+        el("td", {}, rec.offer.demo && user() ? el("button", { type: "button", class: "secondary", "data-deploy": rec.offer.id, onclick: () => deploy(rec.offer) }, "Deploy") : null)));
       this.result.replaceChildren(
         el("h2", {}, "Understood"), el("p", { id: "recognised" }, r.recognised.length ? r.recognised.join(" · ") : "Nothing specific; defaults apply."),
         warnings.length ? el("ul", { class: "warn" }, warnings.map((w) => el("li", {}, w))) : null,
@@ -63,7 +65,7 @@ class Assistant extends HTMLElement {
         el("h2", {}, `Shortlist (${r.suitable} suitable of ${r.considered} live offers)`),
         rows.length
           ? el("div", { class: "table-wrap" }, el("table", { id: "shortlist" },
-            el("thead", {}, el("tr", {}, ["#", "Offer", "Region", "Per hour", "Tokens/s", "$ / 1M tokens", "Estimated bill", "Why"].map((h) => el("th", { scope: "col" }, h)))),
+            el("thead", {}, el("tr", {}, ["#", "Offer", "Region", "Per hour", "Tokens/s", "$ / 1M tokens", "Estimated bill", "Why", ""].map((h) => el("th", { scope: "col" }, h)))),
             el("tbody", {}, rows)))
           : el("p", { id: "no-match" }, "No live offer fits. ", r.excluded.length ? `Most were left out because: ${r.excluded[0].reason} (${r.excluded[0].offers}).` : ""));
     } catch (ex) {

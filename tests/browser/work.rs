@@ -1,0 +1,133 @@
+//! Doing work: the workload assistant, and deploy → running → stop of a demo pod.
+
+use gpubroker::domain::money::MicroUsd;
+use serde_json::json;
+
+use crate::app_with_market;
+use crate::common::{self, Backend};
+use crate::sign_in;
+use crate::webdriver::Browser;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_workload_assistant_shortlists_and_chats() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = app_with_market().await;
+    browser.goto(&format!("{}/#/assistant", app.base)).await;
+    let text = browser.wait_for("#wizard-text").await;
+    browser
+        .type_into(&text, "serve llama 3 8b at 100 tokens/s")
+        .await;
+    browser
+        .click(&browser.find("#wizard-form button[type=submit]").await)
+        .await;
+    let rows = browser
+        .wait_js(
+            "the shortlist",
+            "const t = document.querySelector('#shortlist tbody'); return t && t.children.length",
+            json!([]),
+        )
+        .await;
+    assert!(rows.as_u64().unwrap() >= 1, "{rows}");
+    assert!(!browser.text("#recognised").await.is_empty());
+    let requirements = browser.text("#requirements").await;
+    assert!(requirements.contains("Model"), "{requirements}");
+    let first = browser.text("#shortlist tbody tr td:nth-child(4)").await;
+    assert!(first.starts_with('$'), "an hourly price: {first}");
+
+    let chat = browser.find("#chat-text").await;
+    browser.type_into(&chat, "cheapest H100").await;
+    browser
+        .click(&browser.find("#chat-form button[type=submit]").await)
+        .await;
+    let reply = browser
+        .wait_js(
+            "a chat reply",
+            "const b = document.querySelector('#chat-log li.bot'); return b && b.textContent",
+            json!([]),
+        )
+        .await;
+    assert!(reply.as_str().unwrap().len() > 10, "{reply}");
+    browser.screenshot("assistant").await;
+    browser.quit().await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_deploy_a_demo_pod_watch_it_run_and_stop_it() {
+    use gpubroker::domain::offer::Offer;
+    use gpubroker::providers::demo;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = common::spawn_app_configured(Backend::Sqlite, None, |s| {
+        s.pods.meter_interval = std::time::Duration::from_millis(1_000);
+        s.pods.tick = std::time::Duration::from_millis(200);
+        s.pods.simulated.boot_delay = std::time::Duration::from_millis(300);
+    })
+    .await
+    .unwrap();
+    let offers: Vec<Offer> = demo::market_at(1_700_000_000)
+        .into_iter()
+        .map(|raw| Offer::normalize(raw, demo::SOURCE_ID))
+        .collect();
+    let offer = offers.iter().find(|o| o.price.is_some()).unwrap().clone();
+    app.state.catalog.replace_source(demo::SOURCE_ID, offers);
+    let (user_id, _) =
+        common::account(&app, "pilot@example.com", gpubroker::auth::Role::User).await;
+    app.state
+        .ledger
+        .top_up(
+            &gpubroker::ledger::IdempotencyKey::new("test", "pilot-fund").unwrap(),
+            &user_id,
+            MicroUsd(500_000_000),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    sign_in(&browser, &app, "pilot@example.com").await;
+
+    let encoded: String = url::form_urlencoded::byte_serialize(offer.id.as_bytes()).collect();
+    browser
+        .goto(&format!("{}/#/offers/{encoded}", app.base))
+        .await;
+    let deploy = browser.wait_for("#deploy").await;
+    browser.click(&deploy).await;
+    browser
+        .wait_js(
+            "the pod running",
+            "return !!document.querySelector('#pods [data-state=running]')",
+            json!([]),
+        )
+        .await;
+    // The Pods entry is in the navigation now that the server has the routes.
+    assert_eq!(
+        browser
+            .js(
+                "return document.querySelector('a[data-nav=pods]').offsetParent !== null",
+                json!([])
+            )
+            .await,
+        json!(true)
+    );
+    browser.screenshot("pod-running").await;
+    let stop = browser.find("#pods button[data-stop]").await;
+    browser.click(&stop).await;
+    browser
+        .wait_js(
+            "the pod stopped",
+            "return !!document.querySelector('#pods [data-state=stopped]')",
+            json!([]),
+        )
+        .await;
+    // Usage was charged from the wallet, and charging ended with the stop.
+    let after_stop = app.state.ledger.balance(&user_id).await.unwrap();
+    assert!(after_stop.posted.0 < 500_000_000, "{after_stop:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let later = app.state.ledger.balance(&user_id).await.unwrap();
+    assert_eq!(later.posted, after_stop.posted, "no charge after the stop");
+    browser.screenshot("pod-stopped").await;
+    browser.quit().await;
+    app.stop().await.unwrap();
+}
