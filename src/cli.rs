@@ -62,6 +62,11 @@ pub enum Command {
     /// Check the double-entry ledger's invariants.
     #[command(subcommand)]
     Ledger(crate::cli_ledger::LedgerCommand),
+    /// Run the GPU node agent on a rented machine: read GPU telemetry through nvidia-smi
+    /// every few seconds and post it to the broker with the pod's agent token. Needs no
+    /// database or server settings. Exit status 3 when the machine has no NVIDIA GPU, 4
+    /// when the broker rejects the token.
+    Agent(crate::agent::AgentArgs),
 }
 
 /// Bootstrap settings as flags; each also reads its environment variable.
@@ -323,6 +328,14 @@ impl SettingsArgs {
 
 /// Runs the parsed command line; the process exit code is returned.
 pub fn run(cli: Cli) -> ExitCode {
+    // The agent runs on rented machines: no database, no server settings.
+    let command = match cli.command {
+        Command::Agent(args) => {
+            let level = cli.settings.log_level.as_deref().unwrap_or("info");
+            return crate::agent::run_cli(args, level);
+        }
+        command => command,
+    };
     let settings = match cli.settings.resolve() {
         Ok(settings) => settings,
         Err(e) => {
@@ -341,7 +354,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(dispatch(cli.command, settings));
+    let result = runtime.block_on(dispatch(command, settings));
     // Every task has finished by now; do not wait on idle blocking-pool threads.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
@@ -392,6 +405,9 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Config(command) => crate::cli_config::run(&settings, command).await,
         Command::Admin(command) => crate::cli_admin::run(&settings, command).await,
         Command::Ledger(command) => crate::cli_ledger::run(&settings, command).await,
+        Command::Agent(_) => Err(anyhow::anyhow!(
+            "the agent runs outside the server settings"
+        )),
     }
 }
 

@@ -1,6 +1,7 @@
 //! GPUBROKER: a GPU marketplace broker (live catalog, ranking, workload assistant, pods,
 //! wallet) as a library with a thin binary in `main.rs`.
 
+pub mod agent;
 pub mod app;
 pub mod assistant;
 pub mod auth;

@@ -40,6 +40,7 @@ pub mod recovery;
 pub mod sandbox;
 pub mod session;
 pub mod statements;
+pub mod telemetry;
 
 /// A JSON request body whose rejections (bad syntax, wrong types, missing content type)
 /// become [`ApiError`]s with the parser's message.
@@ -76,8 +77,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 )]
 struct ApiDoc;
 
-/// Declares the `bearer` (RS256 JWT access tokens or `gpuk_` API keys) and `api_key`
-/// (`X-API-Key` header) security schemes.
+/// Declares the `bearer` (RS256 JWT access tokens or `gpuk_` API keys), `api_key`
+/// (`X-API-Key` header) and `agent_token` (a pod's `gpa_` node agent token) security schemes.
 struct BearerScheme;
 
 impl utoipa::Modify for BearerScheme {
@@ -90,6 +91,15 @@ impl utoipa::Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "agent_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("gpa_ pod agent token")
                     .build(),
             ),
         );
@@ -124,6 +134,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(sandbox::router())
         .merge(statements::router())
         .merge(pods::router())
+        .merge(telemetry::router())
         .merge(crate::ws::router())
 }
 

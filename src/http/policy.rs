@@ -199,6 +199,11 @@ pub const POLICIES: &[RoutePolicy] = &[
     owned("POST", "/api/v2/pods/{id}/stop", TRADE, Owned::Pod),
     owned("POST", "/api/v2/pods/{id}/terminate", TRADE, Owned::Pod),
     owned("GET", "/api/v2/pods/{id}/events", READ, Owned::Pod),
+    owned("POST", "/api/v2/pods/{id}/agent-token", TRADE, Owned::Pod),
+    owned("GET", "/api/v2/pods/{id}/telemetry", READ, Owned::Pod),
+    // A pod's node agent authenticates by the pod's agent token (`gpa_…`, checked by the
+    // handler), not by a user credential.
+    route("POST", "/api/v2/agent/telemetry", PUBLIC),
     // Gateways authenticate by the webhook signature; the sandbox's hosted checkout page
     // by its unguessable session id (as Stripe's does).
     route("POST", "/api/v2/billing/webhooks/{gateway}", PUBLIC),

@@ -14,6 +14,7 @@ mod metering;
 pub mod provisioner;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 
 pub use service::Pods;
 pub use state::PodState;

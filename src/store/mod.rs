@@ -35,6 +35,7 @@ pub mod pods;
 pub mod refunds;
 pub mod schema;
 pub mod subscriptions;
+pub mod telemetry;
 pub mod users;
 
 /// Runs `$body` with `$pool` bound to the active pool (SQLite or PostgreSQL).

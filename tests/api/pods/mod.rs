@@ -3,6 +3,7 @@
 
 mod lifecycle;
 mod money;
+mod telemetry;
 
 use std::time::Duration;
 
