@@ -62,10 +62,12 @@ pub enum Command {
     /// Check the double-entry ledger's invariants.
     #[command(subcommand)]
     Ledger(crate::cli_ledger::LedgerCommand),
-    /// Run the GPU node agent on a rented machine: read GPU telemetry through nvidia-smi
-    /// every few seconds and post it to the broker with the pod's agent token. Needs no
-    /// database or server settings. Exit status 3 when the machine has no NVIDIA GPU, 4
-    /// when the broker rejects the token.
+    /// Run the GPU node agent on a rented machine (no database or server settings).
+    ///
+    /// Reads GPU telemetry through nvidia-smi every few seconds and posts it to the broker
+    /// with the pod's agent token (docs/pods.md). The global settings options are ignored.
+    /// Exit status 3 when the machine has no NVIDIA GPU, 4 when the broker rejects the
+    /// token, 2 for a bad command line.
     Agent(crate::agent::AgentArgs),
 }
 

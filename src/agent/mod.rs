@@ -27,6 +27,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// `gpubroker agent`: report this machine's GPU telemetry to the broker.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Agent options")]
 pub struct AgentArgs {
     /// The broker's base URL, e.g. https://broker.example.com.
     #[arg(long, env = "GPUBROKER_BROKER_URL")]
