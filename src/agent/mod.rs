@@ -270,7 +270,8 @@ pub async fn run(
         };
     }
     tokio::pin!(shutdown);
-    let mut ticker = tokio::time::interval(config.interval);
+    let start = tokio::time::Instant::now() + config.interval;
+    let mut ticker = tokio::time::interval_at(start, config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = Duration::ZERO;
     let mut retry_at = tokio::time::Instant::now();

@@ -17,6 +17,7 @@ crate::both_backends!(
     the_agent_posts_recorded_nvidia_smi_output_and_the_owner_reads_it,
     two_posts_into_one_minute_merge_their_averages,
     ingest_validates_samples_and_needs_a_running_pod,
+    the_agent_loop_posts_every_interval_until_shut_down,
 );
 
 fn testdata(name: &str) -> PathBuf {
@@ -191,6 +192,14 @@ async fn two_posts_into_one_minute_merge_their_averages(backend: Backend) {
     let last: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(view["last_sample_at"].clone()).unwrap();
     assert_eq!(last, minute + s(2));
+
+    // Retention: the maintenance worker's prune deletes minutes before its cutoff.
+    let store = &app.state.store;
+    let this_minute = gpubroker::pods::telemetry::minute_of(minute);
+    assert_eq!(store.telemetry_prune(this_minute).await.unwrap(), 0);
+    assert_eq!(store.telemetry_prune(this_minute + 1).await.unwrap(), 1);
+    let (_, view) = telemetry(&app, &token, &id, "?minutes=5").await;
+    assert_eq!(view["gpus"], json!([]));
     app.stop().await.unwrap();
 }
 
@@ -309,4 +318,54 @@ async fn the_agent_once_fails_when_the_broker_is_unreachable() {
         .unwrap_err();
     assert!(matches!(err, AgentError::Failed(_)), "{err}");
     assert!(err.to_string().contains("cannot reach the broker"), "{err}");
+}
+
+async fn the_agent_loop_posts_every_interval_until_shut_down(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (token, id, agent_token) = running_pod(&app, "loop@example.com").await;
+    let mut config = agent_config(&app, &agent_token, "nvidia-smi-h100x8.sh");
+    config.once = false;
+    config.interval = Duration::from_millis(200);
+    let report = gpubroker::agent::run(&config, tokio::time::sleep(Duration::from_millis(1_100)))
+        .await
+        .unwrap();
+    assert!(report.posted >= 8 * 3, "{report:?}");
+    assert_eq!(report.posted % 8, 0, "whole readings: {report:?}");
+    let (_, view) = telemetry(&app, &token, &id, "?minutes=5&step=5").await;
+    let samples: i64 = view["gpus"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["samples"].as_i64().unwrap())
+        .sum();
+    assert_eq!(samples as usize, report.posted / 8, "{view}");
+    app.stop().await.unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn the_agent_binary_exits_cleanly_on_sigint_while_the_broker_is_down() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpubroker"))
+        .args(["agent", "--interval", "200ms", "--nvidia-smi"])
+        .arg(testdata("nvidia-smi-h100x8.sh"))
+        .arg("--broker")
+        .arg(format!("http://127.0.0.1:{}", crate::common::free_port()))
+        .env_clear()
+        .env("GPUBROKER_AGENT_TOKEN", "gpa_unused")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("posting telemetry failed"), "{stderr}");
+    assert!(stderr.contains("agent stopped"), "{stderr}");
 }
