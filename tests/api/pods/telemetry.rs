@@ -347,7 +347,7 @@ async fn the_agent_loop_posts_every_interval_until_shut_down(backend: Backend) {
 #[cfg(unix)]
 #[test]
 fn the_agent_binary_exits_cleanly_on_sigint_while_the_broker_is_down() {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpubroker"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gpubroker"))
         .args(["agent", "--interval", "200ms", "--nvidia-smi"])
         .arg(testdata("nvidia-smi-h100x8.sh"))
         .arg("--broker")
