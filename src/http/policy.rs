@@ -75,6 +75,7 @@ pub enum Owned {
     Conversation,
     Checkout,
     Pod,
+    Budget,
 }
 
 /// One route's declaration.
@@ -199,6 +200,12 @@ pub const POLICIES: &[RoutePolicy] = &[
     owned("POST", "/api/v2/pods/{id}/stop", TRADE, Owned::Pod),
     owned("POST", "/api/v2/pods/{id}/terminate", TRADE, Owned::Pod),
     owned("GET", "/api/v2/pods/{id}/events", READ, Owned::Pod),
+    route("GET", "/api/v2/budgets", READ),
+    route("POST", "/api/v2/budgets", TRADE),
+    owned("GET", "/api/v2/budgets/{id}", READ, Owned::Budget),
+    owned("DELETE", "/api/v2/budgets/{id}", TRADE, Owned::Budget),
+    route("GET", "/api/v2/notifications", READ),
+    route("POST", "/api/v2/notifications/read", READ),
     // Gateways authenticate by the webhook signature; the sandbox's hosted checkout page
     // by its unguessable session id (as Stripe's does).
     route("POST", "/api/v2/billing/webhooks/{gateway}", PUBLIC),

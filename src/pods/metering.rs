@@ -80,6 +80,15 @@ impl Pods {
                 tracing::warn!(pod = %pod.id, error = %e, "pod metering failed");
             }
         }
+        // Users whose pods ran since shortly before the last pass (a pod stopped since
+        // then may have crossed a threshold with its final charge).
+        let tick = chrono::Duration::from_std(self.settings.tick).unwrap_or_default();
+        let since = store::now() - tick * 3 - chrono::Duration::seconds(1);
+        for user in self.store.pod_users_active_since(since).await? {
+            if let Err(e) = self.enforce_budgets(&user).await {
+                tracing::warn!(user = %user, error = %e, "budget check failed");
+            }
+        }
         Ok(())
     }
 
@@ -94,7 +103,16 @@ impl Pods {
         };
         if short {
             let pod = self.reload(&pod.id).await?;
-            self.stop(&pod, "insufficient funds for the next interval")
+            let reason = "insufficient funds for the next interval";
+            self.stop(&pod, reason).await?;
+            let title = format!("Pod {} stopped: the wallet is empty", pod.name);
+            let body = format!(
+                "Pod {} ({}) was stopped because the wallet cannot cover its next metering \
+                 interval. Top up the wallet to deploy again.",
+                pod.name, pod.id
+            );
+            let payload = json!({ "pod_id": pod.id, "reason": reason });
+            self.deliver(&pod.user_id, "pod.stopped", &title, &body, payload)
                 .await?;
         }
         Ok(())

@@ -16,6 +16,7 @@ use crate::domain::money::MicroUsd;
 use crate::domain::offer::Offer;
 use crate::events::{Event, SharedBus, UserNotification};
 use crate::ledger::{IdempotencyKey, Ledger, LedgerError};
+use crate::mail::Mailer;
 use crate::payments::Payments;
 use crate::store::pods::{NewPod, PodChange, PodRow};
 use crate::store::{self, Store};
@@ -26,9 +27,11 @@ pub struct Pods {
     pub(super) store: Store,
     pub(super) ledger: Ledger,
     payments: Payments,
-    events: SharedBus,
+    pub(super) events: SharedBus,
     pub(super) settings: PodSettings,
     simulator: Arc<SimulatedProvisioner>,
+    /// Sends budget alerts and funds notices by mail when SMTP is configured.
+    pub(super) mailer: Option<Mailer>,
 }
 
 /// The state of a stored pod (an unknown stored name reads as failed).
@@ -60,7 +63,14 @@ impl Pods {
             payments,
             events,
             settings,
+            mailer: None,
         }
+    }
+
+    /// Mails alerts through `mailer` (when it has an SMTP server).
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.mailer = Some(mailer);
+        self
     }
 
     pub fn settings(&self) -> PodSettings {
@@ -131,6 +141,7 @@ impl Pods {
                 ))
             }
         };
+        self.check_month_budget(user_id).await?;
         let plan = self.payments.plan_of(user_id).await?;
         let active = self.store.pods_counted(user_id, &active_names()).await?;
         if active >= i64::from(plan.max_concurrent_pods) {
@@ -285,13 +296,27 @@ impl Pods {
     /// Stops a running or provisioning pod: metering ends now (the partial last interval
     /// is charged once), the hold is released and the machine is stopped.
     pub async fn stop(&self, pod: &PodRow, reason: &str) -> Result<PodRow, PodError> {
+        self.stop_by(pod, reason, None).await
+    }
+
+    /// Stops `pod` like [`Pods::stop`], with metering ending at `deadline` when that is
+    /// earlier than now (a budget's limit: the time run past it is not charged).
+    pub(super) async fn stop_by(
+        &self,
+        pod: &PodRow,
+        reason: &str,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<PodRow, PodError> {
         let state = state_of(pod);
         if !matches!(state, PodState::Running | PodState::Provisioning) {
             return Err(PodError::Conflict(format!(
                 "a {state} pod cannot be stopped"
             )));
         }
-        let now = store::now();
+        let mut now = store::now();
+        if let Some(deadline) = deadline {
+            now = now.min(deadline.max(pod.running_since.unwrap_or(deadline)));
+        }
         let change = PodChange {
             stopped_at: Some(now),
             ..PodChange::default()

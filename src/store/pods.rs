@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use super::payments::new_id;
 use super::{in_tx, on_pool, Store, StoreError};
 
-const POD_COLUMNS: &str = "id, user_id, name, offer_id, provider, price_per_hour, state, \
+pub(super) const POD_COLUMNS: &str =
+    "id, user_id, name, offer_id, provider, price_per_hour, state, \
     client_token, machine_ref, hold_id, failure, billed_intervals, created_at, updated_at, \
     running_since, stopped_at";
 
