@@ -370,7 +370,20 @@ impl Pods {
             return Ok(());
         };
         let provisioner = self.provisioner(&pod.provider);
-        let status = provisioner.status(machine).await?;
+        let status = match provisioner.status(machine).await {
+            Ok(status) => status,
+            // The provider no longer has the machine (gone while we were down, or a
+            // simulated one lost with its process): a stopping pod is stopped, a booting
+            // one failed.
+            Err(ProvisionError::Unknown(_)) => match state_of(pod) {
+                PodState::Stopping => MachineStatus::Terminated,
+                PodState::Provisioning => {
+                    MachineStatus::Failed("the provider no longer knows the machine".into())
+                }
+                _ => return Ok(()),
+            },
+            Err(e) => return Err(e.into()),
+        };
         match (state_of(pod), status) {
             (PodState::Provisioning, MachineStatus::Running) => {
                 let change = PodChange {

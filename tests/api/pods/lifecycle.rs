@@ -12,7 +12,52 @@ use crate::common::{account, send, Backend};
 crate::both_backends!(
     a_demo_pod_runs_is_metered_per_second_and_stop_ends_charging,
     the_plan_limits_concurrent_pods_and_a_client_token_never_double_creates,
+    a_pod_is_deployed_from_a_recommendation,
 );
+
+async fn a_pod_is_deployed_from_a_recommendation(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "recommended@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    fund(&app, &user_id, 100_000_000).await;
+    let workload = json!({ "text": "serve llama 3 8b at 100 tokens/s" });
+    let (status, rec) = send(
+        &app,
+        "POST",
+        "/api/v2/recommendations",
+        Some(token),
+        Some(workload.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{rec}");
+    let second = rec["recommendations"][1]["offer"]["id"]
+        .as_str()
+        .expect("two picks")
+        .to_owned();
+    let body = json!({ "recommendation": workload, "rank": 2 });
+    let (status, pod) = send(&app, "POST", "/api/v2/pods", Some(token), Some(body)).await;
+    assert_eq!(status, 201, "{pod}");
+    assert_eq!(pod["offer_id"], second.as_str());
+
+    for (bad, code) in [
+        (
+            json!({ "offer_id": second, "recommendation": workload }),
+            422,
+        ),
+        (json!({}), 422),
+        (json!({ "recommendation": workload, "rank": 0 }), 422),
+        (
+            json!({ "recommendation": { "text": "serve llama 3 8b" }, "rank": 20 }),
+            409,
+        ),
+    ] {
+        let (status, body) =
+            send(&app, "POST", "/api/v2/pods", Some(token), Some(bad.clone())).await;
+        assert_eq!(status, code, "{bad} → {body}");
+    }
+}
 
 async fn a_demo_pod_runs_is_metered_per_second_and_stop_ends_charging(backend: Backend) {
     let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {

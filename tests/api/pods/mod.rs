@@ -4,6 +4,7 @@
 mod budgets;
 mod lifecycle;
 mod money;
+mod restart;
 
 use std::time::Duration;
 
