@@ -273,6 +273,7 @@ impl Pods {
             dollars(status.spent),
             dollars(b.limit_micro_usd)
         );
+        let stopping = stopping && threshold == 100;
         if stopping {
             body.push_str(" Its running pods are being stopped (auto-stop).");
         }
