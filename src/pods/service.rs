@@ -194,6 +194,17 @@ impl Pods {
                 };
             }
         };
+        // The check above and the insert are not one transaction: of deploys racing past
+        // it, the earliest `max_concurrent_pods` keep their place and the rest fail here.
+        let rank = self.store.pod_active_rank(&pod, &active_names()).await?;
+        if rank > i64::from(plan.max_concurrent_pods) {
+            let reason = format!(
+                "the {} plan allows {} pod(s) at once",
+                plan.id, plan.max_concurrent_pods
+            );
+            self.fail(&pod, &reason).await?;
+            return Err(PodError::Conflict(format!("{reason}; stop one first")));
+        }
         self.notify(&pod, PodState::Requested, "deployed");
         let spec = LaunchSpec {
             client_token: token.clone(),

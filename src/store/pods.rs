@@ -168,6 +168,28 @@ impl Store {
         Ok(n)
     }
 
+    /// How many of `pod`'s owner's pods in one of `states` have an id no later than
+    /// `pod`'s (ids are UUID v7, so in creation order): its place in line for the plan's
+    /// pod limit.
+    #[tracing::instrument(skip_all)]
+    pub async fn pod_active_rank(
+        &self,
+        pod: &PodRow,
+        states: &[&'static str],
+    ) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM pods WHERE user_id = $1 AND state IN ({}) \
+             AND id <= $2",
+            in_list(states)
+        );
+        let (n,): (i64,) = on_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(&pod.user_id)
+            .bind(&pod.id)
+            .fetch_one(pool)
+            .await)?;
+        Ok(n)
+    }
+
     /// Moves a pod from `from` to `to` (with `change`) and records why; `false` (nothing
     /// written) when the pod is no longer in `from`.
     #[tracing::instrument(skip_all)]

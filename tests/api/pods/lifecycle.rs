@@ -13,7 +13,44 @@ crate::both_backends!(
     a_demo_pod_runs_is_metered_per_second_and_stop_ends_charging,
     the_plan_limits_concurrent_pods_and_a_client_token_never_double_creates,
     a_pod_is_deployed_from_a_recommendation,
+    racing_deploys_never_pass_the_plan_limit,
 );
+
+async fn racing_deploys_never_pass_the_plan_limit(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "racer@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    let offer = demo_offer(&app);
+    let price = offer.price.unwrap().0;
+    fund(&app, &user_id, price * 10).await;
+    let deploys = (0..6).map(|i| {
+        let body = json!({ "offer_id": offer.id, "client_token": format!("race-{i}") });
+        let app = &app;
+        async move { send(app, "POST", "/api/v2/pods", Some(token), Some(body)).await }
+    });
+    let answers = futures_util::future::join_all(deploys).await;
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, _)| *s == 201 || *s == 409),
+        "{answers:?}"
+    );
+    let (_, pods) = send(&app, "GET", "/api/v2/pods", Some(token), None).await;
+    let live = pods
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] != "failed")
+        .count();
+    assert_eq!(live, 1, "{pods}");
+    assert_eq!(
+        wallet(&app, &user_id).await,
+        (price * 10, price),
+        "one hold, none leaked"
+    );
+}
 
 async fn a_pod_is_deployed_from_a_recommendation(backend: Backend) {
     let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
