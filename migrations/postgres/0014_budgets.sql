@@ -35,3 +35,17 @@ CREATE TABLE notifications (
     read_at    TIMESTAMPTZ
 );
 CREATE INDEX notifications_by_user ON notifications (user_id, created_at);
+
+-- Restarting a stopped pod begins a new run: `run` counts them, and each finished run's
+-- metered span is kept in pod_runs so budgets count every run, not just the current one.
+ALTER TABLE pods ADD COLUMN run BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE pod_runs (
+    pod_id         TEXT NOT NULL REFERENCES pods (id),
+    run            BIGINT NOT NULL,
+    user_id        TEXT NOT NULL REFERENCES users (id),
+    price_per_hour BIGINT NOT NULL,
+    running_since  TIMESTAMPTZ NOT NULL,
+    stopped_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (pod_id, run)
+);
+CREATE INDEX pod_runs_by_user ON pod_runs (user_id, stopped_at);

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_pods, deploy_pod))
         .routes(routes!(get_pod))
         .routes(routes!(stop_pod))
+        .routes(routes!(start_pod))
         .routes(routes!(terminate_pod))
         .routes(routes!(pod_events))
 }
@@ -65,6 +66,8 @@ pub struct PodView {
     pub running_since: Option<DateTime<Utc>>,
     /// When metering ended.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Which run this is: 0 until the pod is started again after a stop.
+    pub run: i64,
 }
 
 impl From<PodRow> for PodView {
@@ -81,6 +84,7 @@ impl From<PodRow> for PodView {
             created_at: p.created_at,
             running_since: p.running_since,
             stopped_at: p.stopped_at,
+            run: p.run,
         }
     }
 }
@@ -274,6 +278,29 @@ pub async fn stop_pod(
     user.require_scope(Scope::Trade)?;
     let pod = state.pods.pod_of(&user.id, &id).await?;
     let pod = state.pods.stop(&pod, "stop requested").await?;
+    Ok(private_json(StatusCode::OK, PodView::from(pod)))
+}
+
+/// Starts a stopped pod again on its machine: a new run with a new prepaid hold, metered
+/// from zero; its earlier runs still count against its budgets.
+#[utoipa::path(post, path = "/api/v2/pods/{id}/start", tag = "pods",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Pod id")),
+    responses(
+        (status = 200, description = "The pod, provisioning again (or failed when the provider refused)", body = PodView),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "An API key without the trade scope", body = ErrorBody),
+        (status = 404, description = "No such pod of the caller", body = ErrorBody),
+        (status = 409, description = "Not stopped, a plan limit, a spent budget, or a wallet that cannot cover the prepaid period", body = ErrorBody)
+    ))]
+pub async fn start_pod(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    user.require_scope(Scope::Trade)?;
+    let pod = state.pods.pod_of(&user.id, &id).await?;
+    let pod = state.pods.start(&pod).await?;
     Ok(private_json(StatusCode::OK, PodView::from(pod)))
 }
 

@@ -198,6 +198,7 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("POST", "/api/v2/pods", TRADE),
     owned("GET", "/api/v2/pods/{id}", READ, Owned::Pod),
     owned("POST", "/api/v2/pods/{id}/stop", TRADE, Owned::Pod),
+    owned("POST", "/api/v2/pods/{id}/start", TRADE, Owned::Pod),
     owned("POST", "/api/v2/pods/{id}/terminate", TRADE, Owned::Pod),
     owned("GET", "/api/v2/pods/{id}/events", READ, Owned::Pod),
     route("GET", "/api/v2/budgets", READ),

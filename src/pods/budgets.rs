@@ -42,17 +42,28 @@ pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// What `pod` ran between `from` and `to`, at its billed price.
+/// What `pod`'s current run ran between `from` and `to`, at its billed price.
 pub fn usage_between(pod: &PodRow, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-    let Some(start) = pod.running_since else {
-        return 0;
-    };
-    let end = pod.stopped_at.map_or(to, |s| s.min(to));
+    match pod.running_since {
+        Some(start) => span_cost(pod.price_per_hour, start, pod.stopped_at, from, to),
+        None => 0,
+    }
+}
+
+/// The cost at `per_hour` of the part of [`start`, `stop` or `to`) after `from`.
+fn span_cost(
+    per_hour: i64,
+    start: DateTime<Utc>,
+    stop: Option<DateTime<Utc>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> i64 {
+    let end = stop.map_or(to, |s| s.min(to));
     let millis = (end - start.max(from)).num_milliseconds();
     if millis <= 0 {
         return 0;
     }
-    cost_of(pod.price_per_hour, millis).map_or(i64::MAX, |m| m.0)
+    cost_of(per_hour, millis).map_or(i64::MAX, |m| m.0)
 }
 
 fn subject_of_pod(pod_id: &str) -> String {
@@ -128,8 +139,12 @@ impl Pods {
         let (period, spent) = match &budget.pod_id {
             Some(pod_id) => {
                 let pod = self.reload(pod_id).await?;
-                let from = pod.running_since.unwrap_or(now);
-                ("pod".to_owned(), usage_between(&pod, from, now))
+                let earliest = pod.created_at;
+                let before = self
+                    .earlier_runs(Some(pod_id), &budget.user_id, earliest, now)
+                    .await?;
+                let current = usage_between(&pod, earliest, now);
+                ("pod".to_owned(), before.saturating_add(current))
             }
             None => (
                 now.format("%Y-%m").to_string(),
@@ -155,10 +170,37 @@ impl Pods {
     pub async fn month_usage(&self, user_id: &str, now: DateTime<Utc>) -> Result<i64, PodError> {
         let from = month_start(now);
         let pods = self.store.pods_run_since(user_id, from).await?;
-        Ok(pods
+        let current = pods
             .iter()
             .map(|p| usage_between(p, from, now))
-            .fold(0i64, i64::saturating_add))
+            .fold(0i64, i64::saturating_add);
+        let before = self.earlier_runs(None, user_id, from, now).await?;
+        Ok(current.saturating_add(before))
+    }
+
+    /// The cost after `from` of the finished runs of `pod_id` (or of all `user_id`'s pods).
+    async fn earlier_runs(
+        &self,
+        pod_id: Option<&str>,
+        user_id: &str,
+        from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, PodError> {
+        Ok(self
+            .store
+            .pod_runs(pod_id, user_id, from)
+            .await?
+            .iter()
+            .map(|r| {
+                span_cost(
+                    r.price_per_hour,
+                    r.running_since,
+                    Some(r.stopped_at),
+                    from,
+                    now,
+                )
+            })
+            .fold(0, i64::saturating_add))
     }
 
     /// Refuses a deploy when the monthly budget stops pods and is spent.
@@ -166,8 +208,11 @@ impl Pods {
         let Some(budget) = self.store.budget_for(user_id, MONTH).await? else {
             return Ok(());
         };
-        let spent = self.month_usage(user_id, store::now()).await?;
-        if budget.auto_stop && spent >= budget.limit_micro_usd {
+        let status = self.budget_status(budget, store::now()).await?;
+        let (budget, spent) = (&status.budget, status.spent);
+        // Reached: spent, or stopped at the limit (metering ends at the limit's instant,
+        // which may round a micro-dollar short of it).
+        if budget.auto_stop && (spent >= budget.limit_micro_usd || status.alerted.contains(&100)) {
             return Err(PodError::Conflict(format!(
                 "the monthly budget of {} is spent ({} used); raise it to deploy",
                 dollars(budget.limit_micro_usd),
@@ -343,6 +388,7 @@ mod tests {
             updated_at: t("2026-10-31T23:00:00Z"),
             running_since: start.map(t),
             stopped_at: stop.map(t),
+            run: 0,
         }
     }
 

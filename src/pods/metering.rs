@@ -12,6 +12,16 @@ use crate::ledger::LedgerError;
 use crate::store;
 use crate::store::pods::PodRow;
 
+/// `<pod id>:` for a pod's first run, `<pod id>:r<run>:` for later ones: the ledger keys
+/// of each run's intervals and hold never collide with another run's.
+pub(super) fn run_prefix(pod: &PodRow) -> String {
+    if pod.run == 0 {
+        format!("{}:", pod.id)
+    } else {
+        format!("{}:r{}:", pod.id, pod.run)
+    }
+}
+
 impl Pods {
     /// Charges every metering interval of `pod` that ended by `now` (or, once it is
     /// stopped, by its stop time, the partial last one included) and is not charged yet.
@@ -46,8 +56,9 @@ impl Pods {
         if amount <= MicroUsd::ZERO {
             return Ok(());
         }
-        let key = system_key(&format!("meter:{}:{index}", pod.id))?;
-        let metadata = json!({ "pod_id": pod.id, "interval": index, "millis": millis });
+        let key = system_key(&format!("meter:{}{index}", run_prefix(pod)))?;
+        let metadata =
+            json!({ "pod_id": pod.id, "run": pod.run, "interval": index, "millis": millis });
         match self
             .ledger
             .charge(&key, &pod.user_id, amount, metadata)
