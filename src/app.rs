@@ -128,7 +128,8 @@ impl AppState {
             payments.clone(),
             Arc::clone(&events),
             settings.pods,
-        );
+        )
+        .with_mailer(crate::mail::Mailer::new(&settings));
         Self(Arc::new(AppInner {
             pods,
             replica_bus,

@@ -239,6 +239,15 @@ pub struct SettingsArgs {
     /// How often a lease holder renews; at most a third of the TTL [default: 5s].
     #[arg(long, env = "GPUBROKER_LEASE_RENEW", global = true)]
     pub lease_renew: Option<String>,
+    /// Length of one pod metering interval, each charged once [default: 60s].
+    #[arg(long, env = "GPUBROKER_POD_METER_INTERVAL", global = true)]
+    pub pod_meter_interval: Option<String>,
+    /// How often the pod worker reconciles, meters and checks budgets [default: 5s].
+    #[arg(long, env = "GPUBROKER_POD_TICK", global = true)]
+    pub pod_tick: Option<String>,
+    /// Run time held on the wallet when a pod is deployed [default: 1h].
+    #[arg(long, env = "GPUBROKER_POD_PREPAID", global = true)]
+    pub pod_prepaid: Option<String>,
     /// Largest accepted WebSocket client message in bytes [default: 16384].
     #[arg(long, env = "GPUBROKER_WS_MAX_MESSAGE_BYTES", global = true)]
     pub ws_max_message_bytes: Option<usize>,
@@ -315,6 +324,9 @@ impl SettingsArgs {
             stripe_api_url: self.stripe_api_url,
             lease_ttl: self.lease_ttl,
             lease_renew: self.lease_renew,
+            pod_meter_interval: self.pod_meter_interval,
+            pod_tick: self.pod_tick,
+            pod_prepaid: self.pod_prepaid,
             ws_max_message_bytes: self.ws_max_message_bytes,
             ws_max_subscriptions: self.ws_max_subscriptions,
             ws_max_connections_per_user: self.ws_max_connections_per_user,

@@ -22,6 +22,7 @@ pub mod api_keys;
 pub mod assistant;
 pub mod auth;
 pub mod billing;
+pub mod budgets;
 pub mod gpus;
 pub mod idempotency;
 pub mod kpi;
@@ -134,6 +135,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(sandbox::router())
         .merge(statements::router())
         .merge(pods::router())
+        .merge(budgets::router())
         .merge(telemetry::router())
         .merge(crate::ws::router())
 }

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_pods, deploy_pod))
         .routes(routes!(get_pod))
         .routes(routes!(stop_pod))
+        .routes(routes!(start_pod))
         .routes(routes!(terminate_pod))
         .routes(routes!(pod_events))
 }
@@ -65,6 +66,8 @@ pub struct PodView {
     pub running_since: Option<DateTime<Utc>>,
     /// When metering ended.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Which run this is: 0 until the pod is started again after a stop.
+    pub run: i64,
 }
 
 impl From<PodRow> for PodView {
@@ -81,6 +84,7 @@ impl From<PodRow> for PodView {
             created_at: p.created_at,
             running_since: p.running_since,
             stopped_at: p.stopped_at,
+            run: p.run,
         }
     }
 }
@@ -107,11 +111,18 @@ impl From<PodEventRow> for PodEventView {
 }
 
 /// What to deploy.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
-    /// A catalog offer id (demo-market offers only, so far).
-    pub offer_id: String,
+    /// A catalog offer id; or send `recommendation` instead.
+    pub offer_id: Option<String>,
+    /// Deploy the offer a recommendation ranks `rank` (default 1) for this workload, as
+    /// `POST /api/v2/recommendations` would answer it now.
+    pub recommendation: Option<super::recommend::RecommendationRequest>,
+    /// Which of the recommendation's offers, 1 = the best (default).
+    pub rank: Option<usize>,
+    /// A budget for this pod, micro-USD: alerts at 50/75/90 % and auto-stop at 100 %.
+    pub budget_micro_usd: Option<i64>,
     /// Defaults to the offer's instance type.
     pub name: Option<String>,
     /// Makes retries safe: a repeated token answers the pod made the first time.
@@ -155,12 +166,29 @@ pub async fn deploy_pod(
     JsonBody(req): JsonBody<DeployRequest>,
 ) -> Result<Response, ApiError> {
     user.require_scope(Scope::Trade)?;
+    if let Some(limit) = req.budget_micro_usd {
+        if !(1..=crate::pods::budgets::MAX_LIMIT_MICRO_USD).contains(&limit) {
+            return Err(ApiError::Validation(format!(
+                "budget_micro_usd must be from 1 to {}",
+                crate::pods::budgets::MAX_LIMIT_MICRO_USD
+            )));
+        }
+    }
+    let offer_id = match (req.offer_id, req.recommendation) {
+        (Some(id), None) => id,
+        (None, Some(rec)) => recommended_offer(&state, rec, req.rank.unwrap_or(1))?,
+        _ => {
+            return Err(ApiError::Validation(
+                "send either offer_id or recommendation, not both".into(),
+            ))
+        }
+    };
     let offer = state
         .catalog
         .snapshot()
-        .get(&req.offer_id)
+        .get(&offer_id)
         .cloned()
-        .ok_or_else(|| ApiError::NotFound(format!("no offer {}", req.offer_id)))?;
+        .ok_or_else(|| ApiError::NotFound(format!("no offer {offer_id}")))?;
     let (pod, created) = state
         .pods
         .deploy(
@@ -170,12 +198,45 @@ pub async fn deploy_pod(
             req.client_token.as_deref(),
         )
         .await?;
+    if let (Some(limit), true) = (req.budget_micro_usd, created) {
+        state
+            .pods
+            .set_budget(&user.id, Some(&pod.id), limit, true)
+            .await?;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok(private_json(status, PodView::from(pod)))
+}
+
+/// The id of the offer ranked `rank` by the recommendation for `req`.
+fn recommended_offer(
+    state: &AppState,
+    req: super::recommend::RecommendationRequest,
+    rank: usize,
+) -> Result<String, ApiError> {
+    if !(1..=crate::catalog::recommend::MAX_PICKS).contains(&rank) {
+        return Err(ApiError::Validation(format!(
+            "rank must be from 1 to {}",
+            crate::catalog::recommend::MAX_PICKS
+        )));
+    }
+    let mut req = req;
+    req.limit = Some(req.limit.unwrap_or(rank).max(rank));
+    let answer = super::recommend::recommend_for(state, req)?;
+    answer
+        .recommendations
+        .into_iter()
+        .find(|r| r.rank == rank)
+        .map(|r| r.offer.id)
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "the recommendation has no offer ranked {rank} for this workload now"
+            ))
+        })
 }
 
 /// One of the caller's pods.
@@ -217,6 +278,29 @@ pub async fn stop_pod(
     user.require_scope(Scope::Trade)?;
     let pod = state.pods.pod_of(&user.id, &id).await?;
     let pod = state.pods.stop(&pod, "stop requested").await?;
+    Ok(private_json(StatusCode::OK, PodView::from(pod)))
+}
+
+/// Starts a stopped pod again on its machine: a new run with a new prepaid hold, metered
+/// from zero; its earlier runs still count against its budgets.
+#[utoipa::path(post, path = "/api/v2/pods/{id}/start", tag = "pods",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Pod id")),
+    responses(
+        (status = 200, description = "The pod, provisioning again (or failed when the provider refused)", body = PodView),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "An API key without the trade scope", body = ErrorBody),
+        (status = 404, description = "No such pod of the caller", body = ErrorBody),
+        (status = 409, description = "Not stopped, a plan limit, a spent budget, or a wallet that cannot cover the prepaid period", body = ErrorBody)
+    ))]
+pub async fn start_pod(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    user.require_scope(Scope::Trade)?;
+    let pod = state.pods.pod_of(&user.id, &id).await?;
+    let pod = state.pods.start(&pod).await?;
     Ok(private_json(StatusCode::OK, PodView::from(pod)))
 }
 

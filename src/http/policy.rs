@@ -75,6 +75,7 @@ pub enum Owned {
     Conversation,
     Checkout,
     Pod,
+    Budget,
 }
 
 /// One route's declaration.
@@ -197,8 +198,15 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("POST", "/api/v2/pods", TRADE),
     owned("GET", "/api/v2/pods/{id}", READ, Owned::Pod),
     owned("POST", "/api/v2/pods/{id}/stop", TRADE, Owned::Pod),
+    owned("POST", "/api/v2/pods/{id}/start", TRADE, Owned::Pod),
     owned("POST", "/api/v2/pods/{id}/terminate", TRADE, Owned::Pod),
     owned("GET", "/api/v2/pods/{id}/events", READ, Owned::Pod),
+    route("GET", "/api/v2/budgets", READ),
+    route("POST", "/api/v2/budgets", TRADE),
+    owned("GET", "/api/v2/budgets/{id}", READ, Owned::Budget),
+    owned("DELETE", "/api/v2/budgets/{id}", TRADE, Owned::Budget),
+    route("GET", "/api/v2/notifications", READ),
+    route("POST", "/api/v2/notifications/read", READ),
     owned("POST", "/api/v2/pods/{id}/agent-token", TRADE, Owned::Pod),
     owned("GET", "/api/v2/pods/{id}/telemetry", READ, Owned::Pod),
     // A pod's node agent authenticates by the pod's agent token (`gpa_…`, checked by the

@@ -84,6 +84,12 @@ impl Mailer {
         }
     }
 
+    /// Whether an SMTP server is configured (mail other than account mail is only sent
+    /// then).
+    pub fn is_configured(&self) -> bool {
+        self.settings.smtp.is_some()
+    }
+
     /// Delivers a message to `to`.
     pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<Delivery, MailError> {
         let message = Message {

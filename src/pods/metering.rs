@@ -12,6 +12,16 @@ use crate::ledger::LedgerError;
 use crate::store;
 use crate::store::pods::PodRow;
 
+/// `<pod id>:` for a pod's first run, `<pod id>:r<run>:` for later ones: the ledger keys
+/// of each run's intervals and hold never collide with another run's.
+pub(super) fn run_prefix(pod: &PodRow) -> String {
+    if pod.run == 0 {
+        format!("{}:", pod.id)
+    } else {
+        format!("{}:r{}:", pod.id, pod.run)
+    }
+}
+
 impl Pods {
     /// Charges every metering interval of `pod` that ended by `now` (or, once it is
     /// stopped, by its stop time, the partial last one included) and is not charged yet.
@@ -46,8 +56,9 @@ impl Pods {
         if amount <= MicroUsd::ZERO {
             return Ok(());
         }
-        let key = system_key(&format!("meter:{}:{index}", pod.id))?;
-        let metadata = json!({ "pod_id": pod.id, "interval": index, "millis": millis });
+        let key = system_key(&format!("meter:{}{index}", run_prefix(pod)))?;
+        let metadata =
+            json!({ "pod_id": pod.id, "run": pod.run, "interval": index, "millis": millis });
         match self
             .ledger
             .charge(&key, &pod.user_id, amount, metadata)
@@ -80,6 +91,15 @@ impl Pods {
                 tracing::warn!(pod = %pod.id, error = %e, "pod metering failed");
             }
         }
+        // Users whose pods ran since shortly before the last pass (a pod stopped since
+        // then may have crossed a threshold with its final charge).
+        let tick = chrono::Duration::from_std(self.settings.tick).unwrap_or_default();
+        let since = store::now() - tick * 3 - chrono::Duration::seconds(1);
+        for user in self.store.pod_users_active_since(since).await? {
+            if let Err(e) = self.enforce_budgets(&user).await {
+                tracing::warn!(user = %user, error = %e, "budget check failed");
+            }
+        }
         Ok(())
     }
 
@@ -94,7 +114,16 @@ impl Pods {
         };
         if short {
             let pod = self.reload(&pod.id).await?;
-            self.stop(&pod, "insufficient funds for the next interval")
+            let reason = "insufficient funds for the next interval";
+            self.stop(&pod, reason).await?;
+            let title = format!("Pod {} stopped: the wallet is empty", pod.name);
+            let body = format!(
+                "Pod {} ({}) was stopped because the wallet cannot cover its next metering \
+                 interval. Top up the wallet to deploy again.",
+                pod.name, pod.id
+            );
+            let payload = json!({ "pod_id": pod.id, "reason": reason });
+            self.deliver(&pod.user_id, "pod.stopped", &title, &body, payload)
                 .await?;
         }
         Ok(())

@@ -10,6 +10,7 @@ use crate::ledger::LedgerError;
 use crate::payments::PaymentError;
 use crate::store::StoreError;
 
+pub mod budgets;
 mod metering;
 pub mod provisioner;
 pub mod service;

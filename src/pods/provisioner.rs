@@ -54,6 +54,15 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     fn status<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, MachineStatus>;
     fn stop<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, ()>;
     fn terminate<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, ()>;
+    /// Starts a stopped machine again; providers that cannot refuse.
+    fn start<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, ()> {
+        let _ = machine;
+        Box::pin(async {
+            Err(ProvisionError::Rejected(
+                "this provider cannot restart a stopped machine; deploy a new pod".into(),
+            ))
+        })
+    }
 }
 
 /// How the simulated provider behaves.
@@ -145,6 +154,24 @@ impl Provisioner for SimulatedProvisioner {
                 m.stopped = true;
                 m.terminated = true;
             })
+        })
+    }
+
+    fn start<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, ()> {
+        Box::pin(async move {
+            let fail = self.behaviour().fail_launch;
+            self.with_machine(machine, |m| {
+                if m.terminated {
+                    return Err(ProvisionError::Rejected("the machine is terminated".into()));
+                }
+                if fail {
+                    return Err(ProvisionError::Rejected("no capacity (simulated)".into()));
+                }
+                // Boots again after the boot delay.
+                m.stopped = false;
+                m.created = Instant::now();
+                Ok(())
+            })?
         })
     }
 }

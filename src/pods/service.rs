@@ -16,6 +16,7 @@ use crate::domain::money::MicroUsd;
 use crate::domain::offer::Offer;
 use crate::events::{Event, SharedBus, UserNotification};
 use crate::ledger::{IdempotencyKey, Ledger, LedgerError};
+use crate::mail::Mailer;
 use crate::payments::Payments;
 use crate::store::pods::{NewPod, PodChange, PodRow};
 use crate::store::{self, Store};
@@ -26,9 +27,11 @@ pub struct Pods {
     pub(super) store: Store,
     pub(super) ledger: Ledger,
     payments: Payments,
-    events: SharedBus,
+    pub(super) events: SharedBus,
     pub(super) settings: PodSettings,
     simulator: Arc<SimulatedProvisioner>,
+    /// Sends budget alerts and funds notices by mail when SMTP is configured.
+    pub(super) mailer: Option<Mailer>,
 }
 
 /// The state of a stored pod (an unknown stored name reads as failed).
@@ -60,7 +63,14 @@ impl Pods {
             payments,
             events,
             settings,
+            mailer: None,
         }
+    }
+
+    /// Mails alerts through `mailer` (when it has an SMTP server).
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.mailer = Some(mailer);
+        self
     }
 
     pub fn settings(&self) -> PodSettings {
@@ -131,38 +141,10 @@ impl Pods {
                 ))
             }
         };
-        let plan = self.payments.plan_of(user_id).await?;
-        let active = self.store.pods_counted(user_id, &active_names()).await?;
-        if active >= i64::from(plan.max_concurrent_pods) {
-            return Err(PodError::Conflict(format!(
-                "the {} plan allows {} pod(s) at once; stop one first",
-                plan.id, plan.max_concurrent_pods
-            )));
-        }
-        let prepaid_ms = i64::try_from(self.settings.prepaid.as_millis()).unwrap_or(i64::MAX);
-        let deposit = cost_of(price, prepaid_ms)?.max(MicroUsd(1));
-        let hold_key = IdempotencyKey::new(user_id, &format!("pod-hold:{id}"))?;
-        let expires = Utc::now() + ChronoDuration::days(365);
-        let hold = match self
-            .ledger
-            .place_hold(
-                &hold_key,
-                user_id,
-                deposit,
-                expires,
-                json!({ "pod_id": id }),
-            )
-            .await
-        {
-            Ok(hold) => hold,
-            Err(LedgerError::InsufficientFunds { available, needed }) => {
-                return Err(PodError::InsufficientFunds(format!(
-                    "the wallet cannot cover the prepaid period: {} micro-USD available, {} needed",
-                    available.0, needed.0
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let plan = self.admit(user_id).await?;
+        let hold = self
+            .hold_prepaid(user_id, &id, &format!("{id}:"), price)
+            .await?;
         let new = NewPod {
             id: &id,
             user_id,
@@ -176,13 +158,14 @@ impl Pods {
         let pod = match self.store.pod_insert(&new).await {
             Ok(pod) => pod,
             Err(e) => {
-                self.void(&id, &hold.id).await;
+                self.void(&id, &format!("{id}:"), &hold.id).await;
                 return match self.store.pod_by_token(&token).await? {
                     Some(existing) => Ok((existing, false)),
                     None => Err(e.into()),
                 };
             }
         };
+        self.keep_place(&pod, &plan).await?;
         self.notify(&pod, PodState::Requested, "deployed");
         let spec = LaunchSpec {
             client_token: token.clone(),
@@ -205,6 +188,135 @@ impl Pods {
             }
         }
         Ok((self.reload(&id).await?, true))
+    }
+
+    /// Checks that `user_id` may start a pod now: the monthly budget is not spent and the
+    /// plan's concurrent-pod limit is not reached.
+    async fn admit(&self, user_id: &str) -> Result<crate::payments::plans::Plan, PodError> {
+        self.check_month_budget(user_id).await?;
+        let plan = self.payments.plan_of(user_id).await?;
+        let active = self.store.pods_counted(user_id, &active_names()).await?;
+        if active >= i64::from(plan.max_concurrent_pods) {
+            return Err(PodError::Conflict(format!(
+                "the {} plan allows {} pod(s) at once; stop one first",
+                plan.id, plan.max_concurrent_pods
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// The check in [`Pods::admit`] and the write that follows are not one transaction, so
+    /// it is made again once the pod counts as active: a pod that finds the user over the
+    /// limit fails (its hold voided). Of two racing pods, each counts after its own write,
+    /// so at least the later one sees both: the limit is never passed (both may fail).
+    async fn keep_place(
+        &self,
+        pod: &PodRow,
+        plan: &crate::payments::plans::Plan,
+    ) -> Result<(), PodError> {
+        let active = self
+            .store
+            .pods_counted(&pod.user_id, &active_names())
+            .await?;
+        if active > i64::from(plan.max_concurrent_pods) {
+            let reason = format!(
+                "the {} plan allows {} pod(s) at once",
+                plan.id, plan.max_concurrent_pods
+            );
+            self.fail(pod, &reason).await?;
+            return Err(PodError::Conflict(format!("{reason}; stop one first")));
+        }
+        Ok(())
+    }
+
+    /// Holds the prepaid period at `price` on `user_id`'s wallet for the run `run_prefix`.
+    async fn hold_prepaid(
+        &self,
+        user_id: &str,
+        pod_id: &str,
+        run_prefix: &str,
+        price: i64,
+    ) -> Result<crate::ledger::Hold, PodError> {
+        let prepaid_ms = i64::try_from(self.settings.prepaid.as_millis()).unwrap_or(i64::MAX);
+        let deposit = cost_of(price, prepaid_ms)?.max(MicroUsd(1));
+        // The first run's key is `pod-hold:<pod id>`, a later run's `pod-hold:<id>:r<run>:`.
+        let key = match run_prefix.strip_prefix(pod_id) {
+            Some(":") => format!("pod-hold:{pod_id}"),
+            _ => format!("pod-hold:{run_prefix}"),
+        };
+        let hold_key = IdempotencyKey::new(user_id, &key)?;
+        let expires = Utc::now() + ChronoDuration::days(365);
+        match self
+            .ledger
+            .place_hold(
+                &hold_key,
+                user_id,
+                deposit,
+                expires,
+                json!({ "pod_id": pod_id }),
+            )
+            .await
+        {
+            Ok(hold) => Ok(hold),
+            Err(LedgerError::InsufficientFunds { available, needed }) => {
+                Err(PodError::InsufficientFunds(format!(
+                    "the wallet cannot cover the prepaid period: {} micro-USD available, {} needed",
+                    available.0, needed.0
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts stopped pod `pod` again on its machine: a new run with its own prepaid hold
+    /// and metering from zero; earlier runs still count against its budgets.
+    pub async fn start(&self, pod: &PodRow) -> Result<PodRow, PodError> {
+        let state = state_of(pod);
+        if state != PodState::Stopped {
+            return Err(PodError::Conflict(format!(
+                "a {state} pod cannot be started; only a stopped one"
+            )));
+        }
+        let Some(machine) = pod.machine_ref.clone() else {
+            return Err(PodError::Conflict("the pod has no machine to start".into()));
+        };
+        if let Some(budget) = self
+            .store
+            .budget_for(&pod.user_id, &format!("pod:{}", pod.id))
+            .await?
+        {
+            let status = self.budget_of(&pod.user_id, &budget.id).await?;
+            if budget.auto_stop
+                && (status.spent >= budget.limit_micro_usd || status.alerted.contains(&100))
+            {
+                return Err(PodError::Conflict(
+                    "the pod's budget is spent; raise it to start the pod".into(),
+                ));
+            }
+        }
+        let plan = self.admit(&pod.user_id).await?;
+        let next = PodRow {
+            run: pod.run + 1,
+            ..pod.clone()
+        };
+        let prefix = super::metering::run_prefix(&next);
+        let hold = self
+            .hold_prepaid(&pod.user_id, &pod.id, &prefix, pod.price_per_hour)
+            .await?;
+        if !self.store.pod_restart(pod, &hold.id).await? {
+            self.void(&pod.id, &prefix, &hold.id).await;
+            return Err(PodError::Conflict(
+                "the pod changed state meanwhile; reload it and try again".into(),
+            ));
+        }
+        let restarted = self.reload(&pod.id).await?;
+        self.keep_place(&restarted, &plan).await?;
+        self.notify(&restarted, PodState::Provisioning, "start requested");
+        if let Err(e) = self.provisioner(&pod.provider).start(&machine).await {
+            tracing::warn!(pod = %pod.id, error = %e, "pod start failed");
+            self.fail(&restarted, &format!("start failed: {e}")).await?;
+        }
+        self.reload(&pod.id).await
     }
 
     /// Moves `pod` to `to` when the state machine allows it; `false` when another caller
@@ -241,9 +353,9 @@ impl Pods {
             })]);
     }
 
-    /// Releases the prepaid hold (once; a resolved hold is left as it is).
-    async fn void(&self, pod_id: &str, hold_id: &str) {
-        let result = match system_key(&format!("pod-release:{pod_id}")) {
+    /// Releases the prepaid hold of a run (once; a resolved hold is left as it is).
+    async fn void(&self, pod_id: &str, run_prefix: &str, hold_id: &str) {
+        let result = match system_key(&format!("pod-release:{run_prefix}")) {
             Ok(key) => self.ledger.void_hold(&key, hold_id).await.map(|_| ()),
             Err(_) => Ok(()),
         };
@@ -270,7 +382,8 @@ impl Pods {
 
     async fn settle_and_release(&self, pod: &PodRow, now: DateTime<Utc>) -> Result<(), PodError> {
         if let Some(hold) = &pod.hold_id {
-            self.void(&pod.id, hold).await;
+            self.void(&pod.id, &super::metering::run_prefix(pod), hold)
+                .await;
         }
         match self.meter(pod, now).await {
             Ok(()) => Ok(()),
@@ -285,13 +398,27 @@ impl Pods {
     /// Stops a running or provisioning pod: metering ends now (the partial last interval
     /// is charged once), the hold is released and the machine is stopped.
     pub async fn stop(&self, pod: &PodRow, reason: &str) -> Result<PodRow, PodError> {
+        self.stop_by(pod, reason, None).await
+    }
+
+    /// Stops `pod` like [`Pods::stop`], with metering ending at `deadline` when that is
+    /// earlier than now (a budget's limit: the time run past it is not charged).
+    pub(super) async fn stop_by(
+        &self,
+        pod: &PodRow,
+        reason: &str,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<PodRow, PodError> {
         let state = state_of(pod);
         if !matches!(state, PodState::Running | PodState::Provisioning) {
             return Err(PodError::Conflict(format!(
                 "a {state} pod cannot be stopped"
             )));
         }
-        let now = store::now();
+        let mut now = store::now();
+        if let Some(deadline) = deadline {
+            now = now.min(deadline.max(pod.running_since.unwrap_or(deadline)));
+        }
         let change = PodChange {
             stopped_at: Some(now),
             ..PodChange::default()
@@ -345,7 +472,20 @@ impl Pods {
             return Ok(());
         };
         let provisioner = self.provisioner(&pod.provider);
-        let status = provisioner.status(machine).await?;
+        let status = match provisioner.status(machine).await {
+            Ok(status) => status,
+            // The provider no longer has the machine (gone while we were down, or a
+            // simulated one lost with its process): a stopping pod is stopped, a booting
+            // one failed.
+            Err(ProvisionError::Unknown(_)) => match state_of(pod) {
+                PodState::Stopping => MachineStatus::Terminated,
+                PodState::Provisioning => {
+                    MachineStatus::Failed("the provider no longer knows the machine".into())
+                }
+                _ => return Ok(()),
+            },
+            Err(e) => return Err(e.into()),
+        };
         match (state_of(pod), status) {
             (PodState::Provisioning, MachineStatus::Running) => {
                 let change = PodChange {

@@ -65,6 +65,7 @@ impl PodState {
                 | (Provisioning, Running | Stopping | Failed)
                 | (Running, Stopping | Failed)
                 | (Stopping, Stopped | Failed)
+                | (Stopped, Provisioning)
                 | (Stopped | Failed, Terminated)
         )
     }
@@ -103,6 +104,7 @@ mod tests {
         (Running, Failed),
         (Stopping, Stopped),
         (Stopping, Failed),
+        (Stopped, Provisioning),
         (Stopped, Terminated),
         (Failed, Terminated),
     ];

@@ -24,6 +24,48 @@ impl Default for LeaseSettings {
     }
 }
 
+/// Parses `GPUBROKER_POD_METER_INTERVAL` (1 s to 1 h), `GPUBROKER_POD_TICK` (100 ms to
+/// 1 min, at most the interval) and `GPUBROKER_POD_PREPAID` (1 min to 7 days).
+pub fn pod_settings(
+    problems: &mut Vec<String>,
+    interval: Option<&str>,
+    tick: Option<&str>,
+    prepaid: Option<&str>,
+) -> crate::pods::PodSettings {
+    let d = crate::pods::PodSettings::default();
+    let meter_interval = duration(
+        problems,
+        "GPUBROKER_POD_METER_INTERVAL",
+        interval,
+        d.meter_interval,
+    );
+    let tick = duration(problems, "GPUBROKER_POD_TICK", tick, d.tick);
+    let prepaid = duration(problems, "GPUBROKER_POD_PREPAID", prepaid, d.prepaid);
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&meter_interval) {
+        problems.push(format!(
+            "GPUBROKER_POD_METER_INTERVAL must be from 1s to 1h, not {meter_interval:?}"
+        ));
+    }
+    if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&tick)
+        || tick > meter_interval
+    {
+        problems.push(format!(
+            "GPUBROKER_POD_TICK must be from 100ms to 1min and at most GPUBROKER_POD_METER_INTERVAL, not {tick:?}"
+        ));
+    }
+    if !(Duration::from_secs(60)..=Duration::from_secs(7 * 86_400)).contains(&prepaid) {
+        problems.push(format!(
+            "GPUBROKER_POD_PREPAID must be from 1min to 7d, not {prepaid:?}"
+        ));
+    }
+    crate::pods::PodSettings {
+        meter_interval,
+        tick,
+        prepaid,
+        ..d
+    }
+}
+
 /// The raw WebSocket layer: every field optional.
 #[derive(Clone, Debug, Default)]
 pub struct RawWsLimits {
@@ -190,6 +232,34 @@ mod tests {
         assert!(problems[0].contains("GPUBROKER_LEASE_RENEW"));
         assert!(problems[1].contains("GPUBROKER_LEASE_TTL"));
         assert!(problems[2].contains("GPUBROKER_LEASE_TTL"));
+    }
+
+    #[test]
+    fn pod_timings_are_parsed_and_out_of_range_ones_named() {
+        let mut problems = Vec::new();
+        assert_eq!(
+            pod_settings(&mut problems, None, None, None),
+            crate::pods::PodSettings::default()
+        );
+        let set = pod_settings(&mut problems, Some("2s"), Some("500ms"), Some("10m"));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            (set.meter_interval, set.tick, set.prepaid),
+            (
+                Duration::from_secs(2),
+                Duration::from_millis(500),
+                Duration::from_secs(600)
+            )
+        );
+        pod_settings(&mut problems, Some("2h"), None, None);
+        pod_settings(&mut problems, Some("2s"), Some("3s"), None);
+        pod_settings(&mut problems, None, None, Some("1s"));
+        pod_settings(&mut problems, None, Some("later"), None);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("GPUBROKER_POD_METER_INTERVAL"));
+        assert!(problems[1].contains("GPUBROKER_POD_TICK"));
+        assert!(problems[2].contains("GPUBROKER_POD_PREPAID"));
+        assert!(problems[3].contains("GPUBROKER_POD_TICK"));
     }
 
     #[test]

@@ -49,6 +49,9 @@ impl RawSettings {
             stripe_api_url: self.stripe_api_url.or(lower.stripe_api_url),
             lease_ttl: self.lease_ttl.or(lower.lease_ttl),
             lease_renew: self.lease_renew.or(lower.lease_renew),
+            pod_meter_interval: self.pod_meter_interval.or(lower.pod_meter_interval),
+            pod_tick: self.pod_tick.or(lower.pod_tick),
+            pod_prepaid: self.pod_prepaid.or(lower.pod_prepaid),
             ws_max_message_bytes: self.ws_max_message_bytes.or(lower.ws_max_message_bytes),
             ws_max_subscriptions: self.ws_max_subscriptions.or(lower.ws_max_subscriptions),
             ws_max_connections_per_user: self
@@ -299,7 +302,12 @@ impl RawSettings {
                 self.lease_ttl.as_deref(),
                 self.lease_renew.as_deref(),
             ),
-            pods: crate::pods::PodSettings::default(),
+            pods: cluster::pod_settings(
+                &mut problems,
+                self.pod_meter_interval.as_deref(),
+                self.pod_tick.as_deref(),
+                self.pod_prepaid.as_deref(),
+            ),
         };
         if environment == Environment::Production {
             problems.extend(settings.production_problems());

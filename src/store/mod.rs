@@ -18,6 +18,7 @@ pub mod ai;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod budgets;
 pub mod config;
 pub mod idempotency;
 pub mod kpi;

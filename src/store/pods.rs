@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use super::payments::new_id;
 use super::{in_tx, on_pool, Store, StoreError};
 
-const POD_COLUMNS: &str = "id, user_id, name, offer_id, provider, price_per_hour, state, \
+pub(super) const POD_COLUMNS: &str =
+    "id, user_id, name, offer_id, provider, price_per_hour, state, \
     client_token, machine_ref, hold_id, failure, billed_intervals, created_at, updated_at, \
-    running_since, stopped_at";
+    running_since, stopped_at, run";
 
 /// A stored pod.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -31,6 +32,18 @@ pub struct PodRow {
     pub updated_at: DateTime<Utc>,
     pub running_since: Option<DateTime<Utc>>,
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Runs before this one (a restart of a stopped pod begins a new run).
+    pub run: i64,
+}
+
+/// A finished run of a pod: what it ran, at what price.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PodRunRow {
+    pub pod_id: String,
+    pub run: i64,
+    pub price_per_hour: i64,
+    pub running_since: DateTime<Utc>,
+    pub stopped_at: DateTime<Utc>,
 }
 
 /// One state change of a pod.
@@ -212,6 +225,72 @@ impl Store {
             true
         });
         Ok(moved)
+    }
+
+    /// Begins the next run of stopped pod `pod`: its finished run is kept in `pod_runs`,
+    /// metering restarts from zero under the new hold, and the pod is provisioning again.
+    /// `false` (nothing written) when the pod is no longer stopped in that run.
+    #[tracing::instrument(skip_all)]
+    pub async fn pod_restart(&self, pod: &PodRow, hold_id: &str) -> Result<bool, StoreError> {
+        let now = super::now();
+        let update = "UPDATE pods SET state = 'provisioning', run = run + 1, \
+            running_since = NULL, stopped_at = NULL, billed_intervals = 0, hold_id = $1, \
+            failure = NULL, updated_at = $2 WHERE id = $3 AND state = 'stopped' AND run = $4";
+        let keep = "INSERT INTO pod_runs (pod_id, run, user_id, price_per_hour, running_since, \
+            stopped_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (pod_id, run) DO NOTHING";
+        let event = "INSERT INTO pod_events (id, pod_id, from_state, to_state, reason, at) \
+            VALUES ($1, $2, 'stopped', 'provisioning', 'start requested', $3)";
+        let moved = in_tx!(self, |tx| {
+            let done = sqlx::query(update)
+                .bind(hold_id)
+                .bind(now)
+                .bind(&pod.id)
+                .bind(pod.run)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            if let (Some(since), Some(stopped)) = (pod.running_since, pod.stopped_at) {
+                sqlx::query(keep)
+                    .bind(&pod.id)
+                    .bind(pod.run)
+                    .bind(&pod.user_id)
+                    .bind(pod.price_per_hour)
+                    .bind(since)
+                    .bind(stopped)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(event)
+                .bind(new_id("pev"))
+                .bind(&pod.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            true
+        });
+        Ok(moved)
+    }
+
+    /// The finished runs of pod `pod_id`, or of every pod of `user_id` that stopped after
+    /// `since`.
+    #[tracing::instrument(skip_all)]
+    pub async fn pod_runs(
+        &self,
+        pod_id: Option<&str>,
+        user_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<PodRunRow>, StoreError> {
+        let sql = "SELECT pod_id, run, price_per_hour, running_since, stopped_at FROM pod_runs \
+            WHERE user_id = $1 AND stopped_at > $2 AND ($3 IS NULL OR pod_id = $3) \
+            ORDER BY pod_id, run";
+        Ok(on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(since)
+            .bind(pod_id)
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// Records that the first `count` metering intervals of a pod are charged (never

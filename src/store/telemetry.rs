@@ -121,14 +121,15 @@ impl Store {
     /// The pod whose agent token hashes to `token_hash`.
     #[tracing::instrument(skip_all)]
     pub async fn pod_by_agent_token(&self, token_hash: &str) -> Result<Option<PodRow>, StoreError> {
-        let sql = "SELECT p.id, p.user_id, p.name, p.offer_id, p.provider, p.price_per_hour, \
-            p.state, p.client_token, p.machine_ref, p.hold_id, p.failure, p.billed_intervals, \
-            p.created_at, p.updated_at, p.running_since, p.stopped_at \
-            FROM pod_agent_tokens t JOIN pods p ON p.id = t.pod_id WHERE t.token_hash = $1";
-        Ok(on_pool!(self, |pool| sqlx::query_as(sql)
+        let sql = "SELECT pod_id FROM pod_agent_tokens WHERE token_hash = $1";
+        let pod_id: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as(sql)
             .bind(token_hash)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        match pod_id {
+            Some((id,)) => self.pod(&id).await,
+            None => Ok(None),
+        }
     }
 
     /// Merges `buckets` into pod `pod_id`'s stored telemetry, in one transaction.

@@ -216,6 +216,13 @@ async fn create_owned(app: &TestApp, kind: Owned, token: &str) -> String {
             body["id"].as_str().unwrap().to_owned()
         }
         Owned::Pod => create_pod(app, token).await,
+        Owned::Budget => {
+            let body = json!({ "limit_micro_usd": 5_000_000 });
+            let (status, body) =
+                send(app, "POST", "/api/v2/budgets", Some(token), Some(body)).await;
+            assert!(status == 201 || status == 200, "{status} {body}");
+            body["id"].as_str().unwrap().to_owned()
+        }
     }
 }
 
@@ -278,6 +285,10 @@ async fn owner_still_has(app: &TestApp, kind: Owned, token: &str, id: &str) -> b
         }
         Owned::Pod => {
             let path = format!("/api/v2/pods/{id}");
+            send(app, "GET", &path, Some(token), None).await.0 == 200
+        }
+        Owned::Budget => {
+            let path = format!("/api/v2/budgets/{id}");
             send(app, "GET", &path, Some(token), None).await.0 == 200
         }
     }

@@ -131,3 +131,102 @@ async fn browser_deploy_a_demo_pod_watch_it_run_and_stop_it() {
     browser.quit().await;
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_monthly_budget_alerts_live_and_stops_the_pod() {
+    use gpubroker::domain::offer::Offer;
+    use gpubroker::providers::demo;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = common::spawn_app_configured(Backend::Sqlite, None, |s| {
+        s.pods.meter_interval = std::time::Duration::from_millis(1_000);
+        s.pods.tick = std::time::Duration::from_millis(200);
+        s.pods.simulated.boot_delay = std::time::Duration::from_millis(300);
+    })
+    .await
+    .unwrap();
+    let offers: Vec<Offer> = demo::market_at(1_700_000_000)
+        .into_iter()
+        .map(|raw| Offer::normalize(raw, demo::SOURCE_ID))
+        .collect();
+    // The dearest offer spends a two-cent budget in a few seconds.
+    let offer = offers
+        .iter()
+        .filter(|o| o.price.is_some())
+        .max_by_key(|o| o.price)
+        .unwrap()
+        .clone();
+    app.state.catalog.replace_source(demo::SOURCE_ID, offers);
+    let (user_id, _) =
+        common::account(&app, "saver@example.com", gpubroker::auth::Role::User).await;
+    app.state
+        .ledger
+        .top_up(
+            &gpubroker::ledger::IdempotencyKey::new("test", "saver-fund").unwrap(),
+            &user_id,
+            MicroUsd(offer.price.unwrap().0 * 2),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    sign_in(&browser, &app, "saver@example.com").await;
+
+    browser.goto(&format!("{}/#/pods", app.base)).await;
+    let limit = browser.wait_for("#budget-limit").await;
+    browser.type_into(&limit, "0.02").await;
+    browser
+        .click(&browser.find("#budget-form button[type=submit]").await)
+        .await;
+    browser
+        .wait_js(
+            "the monthly budget shown",
+            "return document.getElementById('month-budget').textContent.includes('$0.02')",
+            json!([]),
+        )
+        .await;
+
+    let encoded: String = url::form_urlencoded::byte_serialize(offer.id.as_bytes()).collect();
+    browser
+        .goto(&format!("{}/#/offers/{encoded}", app.base))
+        .await;
+    // Record every toast: alerts arrive over the live stream, not by polling.
+    browser
+        .js(
+            "window.toasts = []; new MutationObserver(() => { const t = document.getElementById('toast').textContent; if (t) window.toasts.push(t); }).observe(document.getElementById('toast'), { childList: true, characterData: true, subtree: true }); return true",
+            json!([]),
+        )
+        .await;
+    browser.click(&browser.wait_for("#deploy").await).await;
+    browser
+        .wait_js(
+            "the pod stopped by its budget",
+            "return !!document.querySelector('#pods [data-state=stopped]') && \
+             [...document.querySelectorAll('#alerts li[data-kind=\"budget.alert\"] strong')].some(s => s.textContent.startsWith('Budget reached'))",
+            json!([]),
+        )
+        .await;
+    let toasts = browser.js("return window.toasts", json!([])).await;
+    assert!(
+        toasts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().contains("of your")),
+        "no budget alert toast: {toasts}"
+    );
+    let alerts = browser.text("#alerts").await;
+    for threshold in ["50%", "75%", "90%"] {
+        assert!(alerts.contains(threshold), "{alerts}");
+    }
+    browser.screenshot("budget-stopped").await;
+    // The wallet paid at most the budget.
+    let b = app.state.ledger.balance(&user_id).await.unwrap();
+    let charged = MicroUsd(offer.price.unwrap().0 * 2).0 - b.posted.0;
+    assert!(
+        charged <= 20_000,
+        "charged {charged} micro-USD over a $0.02 budget"
+    );
+    browser.quit().await;
+    app.stop().await.unwrap();
+}

@@ -69,7 +69,18 @@ async function showOptionalNav() {
   } catch { /* stay hidden */ }
 }
 
-document.addEventListener("gpb-user", (e) => showUser(e.detail));
+let liveUser;
+document.addEventListener("gpb-user", (e) => {
+  showUser(e.detail);
+  // The stream carries the user's notifications only when it was opened signed in.
+  const id = e.detail ? e.detail.id : null;
+  if (liveUser !== undefined && liveUser !== id) live.reconnect();
+  liveUser = id;
+});
+document.addEventListener("gpb-notification", (e) => {
+  const n = e.detail;
+  if (n.payload && n.payload.title) toast(n.payload.title);
+});
 document.addEventListener("gpb-compare", showCompare);
 window.addEventListener("storage", showCompare);
 window.addEventListener("hashchange", route);

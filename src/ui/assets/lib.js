@@ -159,6 +159,11 @@ class Live {
     };
     ws.onmessage = (m) => {
       let msg; try { msg = JSON.parse(m.data); } catch { return; }
+      if (msg.type === "notification") {
+        // The signed-in user's own news (pod state, budget alerts, payments).
+        document.dispatchEvent(new CustomEvent("gpb-notification", { detail: msg }));
+        return;
+      }
       if (msg.type === "resync_required") {
         // Events were dropped for this slow client: every view reloads.
         for (const s of this.subs.values()) s.handler({ type: "resync" });
@@ -172,6 +177,12 @@ class Live {
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 15000);
     };
+  }
+  /** Opens a new connection (after sign-in or out, so the session cookie applies). */
+  reconnect() {
+    if (this.ws) { this.ws.onclose = null; this.ws.close(); this.ws = null; this.open = false; }
+    this.dropped = true;
+    this.connect();
   }
   state(text) { const s = document.getElementById("live-state"); if (s) s.textContent = `live: ${text}`; }
   send(msg) { if (this.open) this.ws.send(JSON.stringify(msg)); }

@@ -1,6 +1,7 @@
 // Pods: deploy an offer of the demo market, watch it run, see its cost against the
-// billed price, and stop or terminate it. The server meters per second and enforces
-// every limit; the page refreshes every few seconds while it is open.
+// billed price and its budget, and stop or terminate it. The server meters per second,
+// enforces budgets and pushes state changes and alerts over the live stream; the page
+// also refreshes every few seconds so the cost so far keeps moving.
 import { api, el, errorText, micro, when, user, toast } from "./lib.js";
 
 const LIVE = ["requested", "provisioning", "running", "stopping"];
@@ -14,12 +15,26 @@ export async function deploy(offer) {
   } catch (ex) { toast(errorText(ex)); }
 }
 
-/** Cost so far: billed intervals are what the wallet was charged. */
+/** Cost so far at the billed price (what the wallet is charged, per second). */
 function runningCost(p) {
   if (!p.running_since) return 0;
   const end = p.stopped_at ? new Date(p.stopped_at) : new Date();
   const seconds = Math.max(0, (end - new Date(p.running_since)) / 1000);
   return Math.round(p.price_per_hour_micro_usd * seconds / 3600);
+}
+
+/** A labelled bar of `spent` against `limit`. */
+function budgetBar(b) {
+  const pct = Math.min(100, b.percent);
+  return el("span", { class: "budget" },
+    el("meter", { min: 0, max: 100, low: 75, high: 90, optimum: 0, value: pct, "aria-label": `${b.percent}% of the budget used` }),
+    ` ${micro(b.spent_micro_usd)} of ${micro(b.limit_micro_usd)} (${b.percent}%)`);
+}
+
+/** Dollars typed by the user → micro-USD, or null. */
+function microOf(text) {
+  const v = Number(String(text).replace(/[$,\s]/g, ""));
+  return Number.isFinite(v) && v > 0 ? Math.round(v * 1e6) : null;
 }
 
 class Pods extends HTMLElement {
@@ -30,31 +45,64 @@ class Pods extends HTMLElement {
     }
     this.err = el("div", { class: "error", role: "alert", id: "pods-error" });
     this.body = el("tbody");
+    this.month = el("p", { id: "month-budget" }, "No monthly budget.");
+    this.limit = el("input", { id: "budget-limit", type: "number", min: "0.01", step: "0.01", inputmode: "decimal", required: true });
+    this.autoStop = el("input", { id: "budget-autostop", type: "checkbox", checked: true });
+    this.alerts = el("ul", { id: "alerts", class: "alerts" });
+    const form = el("form", { id: "budget-form", class: "row", onsubmit: (e) => { e.preventDefault(); this.setMonthly(); } },
+      el("label", { for: "budget-limit" }, "Monthly budget ($)"), this.limit,
+      el("label", { class: "inline" }, this.autoStop, " stop pods at 100 %"),
+      el("button", { type: "submit" }, "Set"),
+      el("button", { type: "button", class: "secondary", id: "budget-remove", onclick: () => this.removeMonthly() }, "Remove"));
     this.replaceChildren(el("h1", {}, "Pods"), this.err,
       el("p", { class: "muted" }, "Deploy from an offer of the demo market (its detail page). Usage is charged per second from your wallet at the price shown when you deployed."),
       el("div", { class: "table-wrap" }, el("table", { id: "pods" },
-        el("thead", {}, el("tr", {}, ["Name", "Provider", "State", "Price / h", "Cost so far", "Since", ""].map((h) => el("th", { scope: "col" }, h)))), this.body)));
+        el("thead", {}, el("tr", {}, ["Name", "Provider", "State", "Price / h", "Cost so far", "Budget", "Since", ""].map((h) => el("th", { scope: "col" }, h)))), this.body)),
+      el("section", { "aria-labelledby": "budgets-h" }, el("h2", { id: "budgets-h" }, "Budgets"),
+        el("p", { class: "muted" }, "Alerts at 50, 75 and 90 %; with auto-stop, pods are stopped before the limit is passed."),
+        this.month, form),
+      el("section", { "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h" }, "Alerts"), this.alerts,
+        el("button", { type: "button", class: "secondary", id: "alerts-read", onclick: () => this.markRead() }, "Mark all read")));
+    this.onNews = (e) => {
+      const kind = e.detail.kind || "";
+      if (kind.startsWith("pod.") || kind.startsWith("budget.")) this.load();
+    };
+    document.addEventListener("gpb-notification", this.onNews);
     this.load();
-    this.timer = setInterval(() => this.load(), 3000);
+    this.timer = setInterval(() => this.load(), 5000);
   }
-  disconnectedCallback() { clearInterval(this.timer); }
+  disconnectedCallback() {
+    clearInterval(this.timer);
+    if (this.onNews) document.removeEventListener("gpb-notification", this.onNews);
+  }
 
   async load() {
     try {
-      const pods = await api("GET", "/api/v2/pods");
-      this.body.replaceChildren(...(pods.length ? pods.map((p) => this.row(p))
-        : [el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No pods yet."))]));
+      const [pods, budgets, news] = await Promise.all([api("GET", "/api/v2/pods"), api("GET", "/api/v2/budgets"), api("GET", "/api/v2/notifications?limit=10")]);
+      const byPod = new Map(budgets.filter((b) => b.pod_id).map((b) => [b.pod_id, b]));
+      this.body.replaceChildren(...(pods.length ? pods.map((p) => this.row(p, byPod.get(p.id)))
+        : [el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No pods yet."))]));
+      const month = budgets.find((b) => b.scope === "month");
+      this.month.replaceChildren(...(month
+        ? [`${month.period}: `, budgetBar(month), month.auto_stop ? " · auto-stop on" : " · alerts only"]
+        : ["No monthly budget."]));
+      this.alerts.replaceChildren(...(news.length ? news.map((n) => el("li", { class: n.read_at ? "read" : "unread", "data-kind": n.kind },
+        el("strong", {}, n.title), " ", n.body, " ", el("span", { class: "muted" }, when(n.created_at))))
+        : [el("li", { class: "muted" }, "No alerts.")]));
+      this.err.textContent = "";
     } catch (ex) { this.err.textContent = errorText(ex); }
   }
 
-  row(p) {
+  row(p, budget) {
     const actions = [];
     if (["running", "provisioning"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-stop": p.id, onclick: () => this.act(p, "stop") }, "Stop"));
     if (!["terminated", "failed"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-terminate": p.id, onclick: () => this.act(p, "terminate") }, "Terminate"));
+    if (LIVE.includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-budget": p.id, onclick: () => this.podBudget(p) }, "Budget…"));
     return el("tr", { "data-pod": p.id },
       el("td", {}, p.name), el("td", {}, p.provider),
       el("td", {}, el("span", { class: `badge ${LIVE.includes(p.state) ? "ok" : ""}`, "data-state": p.state }, p.state), p.failure ? ` ${p.failure}` : ""),
       el("td", { class: "num" }, micro(p.price_per_hour_micro_usd)), el("td", { class: "num" }, micro(runningCost(p))),
+      el("td", {}, budget ? budgetBar(budget) : "–"),
       el("td", {}, when(p.running_since || p.created_at)), el("td", {}, actions));
   }
 
@@ -65,6 +113,39 @@ class Pods extends HTMLElement {
       toast(`${after.name} is ${after.state}.`);
       this.load();
     } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  async setMonthly() {
+    const limit = microOf(this.limit.value);
+    if (!limit) { this.err.textContent = "Enter a budget in dollars, e.g. 50."; return; }
+    try {
+      await api("POST", "/api/v2/budgets", { limit_micro_usd: limit, auto_stop: this.autoStop.checked });
+      toast("Monthly budget set.");
+      this.load();
+    } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  async removeMonthly() {
+    try {
+      const month = (await api("GET", "/api/v2/budgets")).find((b) => b.scope === "month");
+      if (!month) return;
+      await api("DELETE", `/api/v2/budgets/${encodeURIComponent(month.id)}`);
+      toast("Monthly budget removed.");
+      this.load();
+    } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  async podBudget(p) {
+    const limit = microOf(prompt(`Budget for ${p.name} in dollars (its whole run):`, "10") || "");
+    if (!limit) return;
+    try {
+      await api("POST", "/api/v2/budgets", { pod_id: p.id, limit_micro_usd: limit, auto_stop: true });
+      this.load();
+    } catch (ex) { this.err.textContent = errorText(ex); }
+  }
+
+  async markRead() {
+    try { await api("POST", "/api/v2/notifications/read"); this.load(); } catch (ex) { this.err.textContent = errorText(ex); }
   }
 }
 customElements.define("gpb-pods", Pods);

@@ -12,7 +12,187 @@ use crate::common::{account, send, Backend};
 crate::both_backends!(
     a_demo_pod_runs_is_metered_per_second_and_stop_ends_charging,
     the_plan_limits_concurrent_pods_and_a_client_token_never_double_creates,
+    a_pod_is_deployed_from_a_recommendation,
+    racing_deploys_never_pass_the_plan_limit,
+    a_stopped_pod_starts_again_as_a_new_run_and_its_budget_counts_every_run,
 );
+
+async fn a_stopped_pod_starts_again_as_a_new_run_and_its_budget_counts_every_run(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "restart@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    let offer = demo_offer(&app);
+    let price = offer.price.unwrap().0;
+    let funded = price * 3;
+    fund(&app, &user_id, funded).await;
+    let (status, pod) = deploy(&app, token, &offer.id).await;
+    assert_eq!(status, 201, "{pod}");
+    let id = pod["id"].as_str().unwrap().to_owned();
+    let path = |what: &str| format!("/api/v2/pods/{id}/{what}");
+    wait_state(&app, token, &id, "running").await;
+    let (status, body) = send(&app, "POST", &path("start"), Some(token), None).await;
+    assert_eq!(status, 409, "a running pod cannot start: {body}");
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(
+        send(&app, "POST", &path("stop"), Some(token), None).await.0,
+        200
+    );
+    wait_state(&app, token, &id, "stopped").await;
+    let first_run = funded - wallet(&app, &user_id).await.0;
+    assert!(first_run > 0);
+
+    // A pod budget a little above the first run: the second run may spend only the rest.
+    let limit = first_run + gpubroker::pods::cost_of(price, 1_500).unwrap().0;
+    let (status, budget) = send(
+        &app,
+        "POST",
+        "/api/v2/budgets",
+        Some(token),
+        Some(json!({ "pod_id": id, "limit_micro_usd": limit })),
+    )
+    .await;
+    assert_eq!(status, 201, "{budget}");
+    let (status, started) = send(&app, "POST", &path("start"), Some(token), None).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(
+        (started["state"].as_str(), started["run"].as_i64()),
+        (Some("provisioning"), Some(1))
+    );
+    assert_eq!(started["billed_intervals"], 0);
+    wait_state(&app, token, &id, "running").await;
+    wait_state(&app, token, &id, "stopped").await;
+    let (_, history) = send(&app, "GET", &path("events"), Some(token), None).await;
+    assert!(history.to_string().contains("start requested"), "{history}");
+    assert!(history.to_string().contains("budget reached"), "{history}");
+
+    // Both runs were charged, each (run, interval) once, never past the budget.
+    let (posted, held) = wallet(&app, &user_id).await;
+    assert_eq!(held, 0, "both runs' holds released");
+    let charged = funded - posted;
+    assert!(
+        charged > first_run && charged <= limit,
+        "{first_run} < {charged} <= {limit}"
+    );
+    let (_, page) = send(
+        &app,
+        "GET",
+        "/api/v2/billing/transactions?limit=200",
+        Some(token),
+        None,
+    )
+    .await;
+    let mut seen = std::collections::BTreeSet::new();
+    for t in page["transactions"].as_array().unwrap() {
+        if t["kind"] == "charge" {
+            let key = (
+                t["metadata"]["run"].as_i64().unwrap(),
+                t["metadata"]["interval"].as_i64().unwrap(),
+            );
+            assert!(seen.insert(key), "charged twice: {key:?}");
+        }
+    }
+    assert!(
+        seen.iter().any(|(run, _)| *run == 0) && seen.iter().any(|(run, _)| *run == 1),
+        "{seen:?}"
+    );
+
+    // The spent budget refuses another start until it is raised.
+    let (status, body) = send(&app, "POST", &path("start"), Some(token), None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("budget"), "{body}");
+    assert_eq!(
+        send(&app, "POST", &path("terminate"), Some(token), None)
+            .await
+            .0,
+        200
+    );
+    let (status, _) = send(&app, "POST", &path("start"), Some(token), None).await;
+    assert_eq!(status, 409, "a terminated pod cannot start");
+}
+
+async fn racing_deploys_never_pass_the_plan_limit(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "racer@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    let offer = demo_offer(&app);
+    let price = offer.price.unwrap().0;
+    fund(&app, &user_id, price * 10).await;
+    let deploys = (0..6).map(|i| {
+        let body = json!({ "offer_id": offer.id, "client_token": format!("race-{i}") });
+        let app = &app;
+        async move { send(app, "POST", "/api/v2/pods", Some(token), Some(body)).await }
+    });
+    let answers = futures_util::future::join_all(deploys).await;
+    // At most one wins (when two count each other, both give way).
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert!(created <= 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, _)| *s == 201 || *s == 409),
+        "{answers:?}"
+    );
+    let (_, pods) = send(&app, "GET", "/api/v2/pods", Some(token), None).await;
+    let live = pods
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] != "failed")
+        .count();
+    assert_eq!(live, created, "{pods}");
+    let held = price * i64::try_from(created).unwrap();
+    assert_eq!(
+        wallet(&app, &user_id).await,
+        (price * 10, held),
+        "no hold leaked"
+    );
+}
+
+async fn a_pod_is_deployed_from_a_recommendation(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "recommended@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    fund(&app, &user_id, 100_000_000).await;
+    let workload = json!({ "text": "serve llama 3 8b at 100 tokens/s" });
+    let (status, rec) = send(
+        &app,
+        "POST",
+        "/api/v2/recommendations",
+        Some(token),
+        Some(workload.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{rec}");
+    let second = rec["recommendations"][1]["offer"]["id"]
+        .as_str()
+        .expect("two picks")
+        .to_owned();
+    let body = json!({ "recommendation": workload, "rank": 2 });
+    let (status, pod) = send(&app, "POST", "/api/v2/pods", Some(token), Some(body)).await;
+    assert_eq!(status, 201, "{pod}");
+    assert_eq!(pod["offer_id"], second.as_str());
+
+    for (bad, code) in [
+        (
+            json!({ "offer_id": second, "recommendation": workload }),
+            422,
+        ),
+        (json!({}), 422),
+        (json!({ "recommendation": workload, "rank": 0 }), 422),
+        (
+            json!({ "recommendation": { "text": "serve llama 3 8b" }, "rank": 20 }),
+            409,
+        ),
+    ] {
+        let (status, body) =
+            send(&app, "POST", "/api/v2/pods", Some(token), Some(bad.clone())).await;
+        assert_eq!(status, code, "{bad} → {body}");
+    }
+}
 
 async fn a_demo_pod_runs_is_metered_per_second_and_stop_ends_charging(backend: Backend) {
     let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {

@@ -1,8 +1,10 @@
 //! GPU pods: deploy on the demo market, per-second metering, stop and terminate, plan
 //! limits, funds, failed launches and exactly-once charging per (pod, interval).
 
+mod budgets;
 mod lifecycle;
 mod money;
+mod restart;
 mod telemetry;
 
 use std::time::Duration;

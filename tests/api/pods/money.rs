@@ -191,4 +191,25 @@ async fn a_wallet_short_of_the_next_interval_stops_the_pod(backend: Backend) {
     .expect("a pod.state notification");
     assert_eq!(notified.user_id, user_id);
     assert_eq!(notified.payload["pod_id"], id);
+    // The notice also lands in the inbox.
+    let (status, inbox) = send(&app, "GET", "/api/v2/notifications", Some(token), None).await;
+    assert_eq!(status, 200, "{inbox}");
+    let notices: Vec<_> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "pod.stopped")
+        .collect();
+    assert_eq!(notices.len(), 1, "{inbox}");
+    assert_eq!(notices[0]["data"]["pod_id"], id);
+    assert!(notices[0]["read_at"].is_null());
+    let (status, marked) = send(
+        &app,
+        "POST",
+        "/api/v2/notifications/read",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!((status, marked["marked"].as_u64()), (200, Some(1)));
 }
