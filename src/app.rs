@@ -129,6 +129,11 @@ impl AppState {
             Arc::clone(&events),
             settings.pods,
         );
+        let pods = crate::pods::providers::configured(&settings)
+            .into_iter()
+            .fold(pods, |pods, (provider, client)| {
+                pods.with_provisioner(provider, client)
+            });
         Self(Arc::new(AppInner {
             pods,
             replica_bus,

@@ -87,6 +87,9 @@ pub struct RawSettings {
     pub ws_heartbeat: Option<String>,
     pub ws_idle_timeout: Option<String>,
     pub ws_snapshot_limit: Option<usize>,
+    pub pod_image: Option<String>,
+    pub pod_disk_gb: Option<u32>,
+    pub lambda_ssh_key: Option<String>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -204,6 +207,9 @@ pub struct Settings {
     pub lease: LeaseSettings,
     /// Pod metering and the simulated provider's timings (defaults; tests shorten them).
     pub pods: crate::pods::PodSettings,
+    /// What pods deployed on real providers run (`GPUBROKER_POD_IMAGE`,
+    /// `GPUBROKER_POD_DISK_GB`, `GPUBROKER_LAMBDA_SSH_KEY`).
+    pub pod_deploy: crate::pods::providers::DeploySettings,
 }
 
 /// Requests per second per caller, by plan.

@@ -11,6 +11,7 @@ use crate::payments::PaymentError;
 use crate::store::StoreError;
 
 mod metering;
+pub mod providers;
 pub mod provisioner;
 pub mod service;
 pub mod state;

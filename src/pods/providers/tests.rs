@@ -1,0 +1,2 @@
+//! The provider clients against scripted fake servers with the real request and response
+//! shapes.
