@@ -113,6 +113,9 @@ impl ClientConfig {
 pub fn configured(settings: &Settings) -> Vec<(&'static str, Arc<dyn Provisioner>)> {
     let creds = &settings.credentials;
     let config = |url: &Option<String>, key: &String| ClientConfig {
+        timeout: settings.pods.provider_timeout,
+        create_attempts: settings.pods.create_attempts,
+        backoff: settings.pods.create_backoff,
         deploy: settings.pod_deploy.clone(),
         ..ClientConfig::new(url.clone(), key.clone(), settings.outbound)
     };

@@ -1,8 +1,10 @@
 //! GPU pods: deploy on the demo market, per-second metering, stop and terminate, plan
-//! limits, funds, failed launches and exactly-once charging per (pod, interval).
+//! limits, funds, failed launches and exactly-once charging per (pod, interval); RunPod
+//! pods against a faulty fake provider.
 
 mod lifecycle;
 mod money;
+mod providers;
 
 use std::time::Duration;
 
