@@ -20,6 +20,7 @@ use crate::secret::{MasterKey, MasterKeyError};
 pub mod cluster;
 pub mod mail;
 pub mod payments;
+pub mod pods;
 pub mod sources;
 mod validate;
 use validate::postgres_tls_problem;

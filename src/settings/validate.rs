@@ -303,7 +303,7 @@ impl RawSettings {
                 self.lease_renew.as_deref(),
             ),
             pods: crate::pods::PodSettings::default(),
-            pod_deploy: pod_deploy(
+            pod_deploy: pods::pod_deploy(
                 &mut problems,
                 self.pod_image,
                 self.pod_disk_gb,
@@ -319,37 +319,6 @@ impl RawSettings {
             Err(SettingsError { problems })
         }
     }
-}
-
-/// Checks `GPUBROKER_POD_IMAGE`, `GPUBROKER_POD_DISK_GB` and `GPUBROKER_LAMBDA_SSH_KEY`.
-fn pod_deploy(
-    problems: &mut Vec<String>,
-    image: Option<String>,
-    disk_gb: Option<u32>,
-    lambda_ssh_key: Option<String>,
-) -> crate::pods::providers::DeploySettings {
-    let mut deploy = crate::pods::providers::DeploySettings::default();
-    if let Some(image) = image {
-        let image = image.trim();
-        if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            problems.push(format!(
-                "GPUBROKER_POD_IMAGE must be an image name without spaces, not {image:?}"
-            ));
-        } else {
-            deploy.image = image.to_owned();
-        }
-    }
-    match disk_gb {
-        Some(gb) if !(1..=2000).contains(&gb) => problems.push(format!(
-            "GPUBROKER_POD_DISK_GB must be from 1 to 2000, not {gb}"
-        )),
-        Some(gb) => deploy.disk_gb = gb,
-        None => {}
-    }
-    deploy.lambda_ssh_key = lambda_ssh_key
-        .map(|k| k.trim().to_owned())
-        .filter(|k| !k.is_empty());
-    deploy
 }
 
 /// Why a configured outbound URL is refused under `reach`, if it is (unparsable URLs are
