@@ -326,9 +326,9 @@ impl SettingsArgs {
             ws_heartbeat: self.ws_heartbeat,
             ws_idle_timeout: self.ws_idle_timeout,
             ws_snapshot_limit: self.ws_snapshot_limit,
-            pod_image: self.pod_image.clone(),
+            pod_image: self.pod_image,
             pod_disk_gb: self.pod_disk_gb,
-            lambda_ssh_key: self.lambda_ssh_key.clone(),
+            lambda_ssh_key: self.lambda_ssh_key,
         };
         flags.layer_over(file_layer).validate()
     }

@@ -41,10 +41,10 @@ async fn lost_create_is_found_not_repeated(lost: Reply) {
         (
             "runpod",
             vec![
-                gql(json!({"myself": {"pods": []}})),
+                gql(&json!({"myself": {"pods": []}})),
                 lost.clone(),
                 gql(
-                    json!({"myself": {"pods": [{"id": "pod9", "name": name, "desiredStatus": "RUNNING"}]}}),
+                    &json!({"myself": {"pods": [{"id": "pod9", "name": name, "desiredStatus": "RUNNING"}]}}),
                 ),
             ],
             "pod9",
@@ -174,9 +174,9 @@ async fn errors_map_to_rejected_unavailable_and_unknown() {
 #[tokio::test]
 async fn runpod_graphql_errors_and_missing_pods() {
     let server = FakeServer::start(vec![
-        gql(json!({"pod": null})),
+        gql(&json!({"pod": null})),
         Reply::ok(r#"{"errors": [{"message": "pod not found"}], "data": null}"#),
-        gql(json!({"myself": {"pods": []}})),
+        gql(&json!({"myself": {"pods": []}})),
         Reply::ok(format!(
             r#"{{"errors": [{{"message": "There are no longer any instances available with the requested specifications. key {KEY}"}}]}}"#
         )),

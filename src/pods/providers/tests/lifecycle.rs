@@ -9,14 +9,14 @@ async fn runpod_pod_lifecycle() {
         {"ip": "100.65.0.2", "isIpPublic": false, "privatePort": 8888, "publicPort": 60001, "type": "http"}
     ]});
     let server = FakeServer::start(vec![
-        gql(json!({"myself": {"pods": [{"id": "old", "name": "other", "desiredStatus": "RUNNING"}]}})),
-        gql(json!({"podFindAndDeployOnDemand": {"id": "pod123", "desiredStatus": "RUNNING"}})),
-        gql(json!({"pod": {"id": "pod123", "desiredStatus": "RUNNING", "runtime": null}})),
-        gql(json!({"pod": {"id": "pod123", "desiredStatus": "RUNNING", "runtime": runtime}})),
-        gql(json!({"podStop": {"id": "pod123", "desiredStatus": "EXITED"}})),
-        gql(json!({"pod": {"id": "pod123", "desiredStatus": "EXITED", "runtime": null}})),
-        gql(json!({"podTerminate": null})),
-        gql(json!({"pod": {"id": "pod123", "desiredStatus": "TERMINATED", "runtime": null}})),
+        gql(&json!({"myself": {"pods": [{"id": "old", "name": "other", "desiredStatus": "RUNNING"}]}})),
+        gql(&json!({"podFindAndDeployOnDemand": {"id": "pod123", "desiredStatus": "RUNNING"}})),
+        gql(&json!({"pod": {"id": "pod123", "desiredStatus": "RUNNING", "runtime": null}})),
+        gql(&json!({"pod": {"id": "pod123", "desiredStatus": "RUNNING", "runtime": runtime}})),
+        gql(&json!({"podStop": {"id": "pod123", "desiredStatus": "EXITED"}})),
+        gql(&json!({"pod": {"id": "pod123", "desiredStatus": "EXITED", "runtime": null}})),
+        gql(&json!({"podTerminate": null})),
+        gql(&json!({"pod": {"id": "pod123", "desiredStatus": "TERMINATED", "runtime": null}})),
     ])
     .await;
     let rp = RunpodProvisioner::new(config(&server));

@@ -63,7 +63,7 @@ fn assert_request(r: &Recorded, method: &str, path: &str) {
     assert_eq!(r.headers["authorization"], format!("Bearer {KEY}"));
 }
 
-fn gql(data: Value) -> Reply {
+fn gql(data: &Value) -> Reply {
     Reply::ok(json!({ "data": data }).to_string())
 }
 
