@@ -201,21 +201,33 @@ impl Pods {
         };
         self.notify(&pod, PodState::Requested, "deployed");
         let spec = LaunchSpec::for_offer(offer, token.clone(), name);
-        match self.provisioner(&pod.provider)?.create(&spec).await {
+        // The create runs in its own task: a caller that goes away mid-call (a provider's
+        // create with its retries can take a minute) does not leave the pod requested
+        // with its hold placed.
+        let this = self.clone();
+        tokio::spawn(async move { this.launch(&pod, &spec).await })
+            .await
+            .map_err(|e| ProvisionError::Unavailable(format!("the launch task failed: {e}")))??;
+        Ok((self.reload(&id).await?, true))
+    }
+
+    /// Creates `pod`'s machine: provisioning when made, failed (hold voided) when not.
+    async fn launch(&self, pod: &PodRow, spec: &LaunchSpec) -> Result<(), PodError> {
+        match self.provisioner(&pod.provider)?.create(spec).await {
             Ok(machine) => {
                 let change = PodChange {
                     machine_ref: Some(&machine),
                     ..PodChange::default()
                 };
-                self.advance(&pod, PodState::Provisioning, "launched", &change)
+                self.advance(pod, PodState::Provisioning, "launched", &change)
                     .await?;
             }
             Err(e) => {
                 tracing::warn!(pod = %pod.id, error = %e, "pod launch failed");
-                self.fail(&pod, &format!("launch failed: {e}")).await?;
+                self.fail(pod, &format!("launch failed: {e}")).await?;
             }
         }
-        Ok((self.reload(&id).await?, true))
+        Ok(())
     }
 
     /// Moves `pod` to `to` when the state machine allows it; `false` when another caller

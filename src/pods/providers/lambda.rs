@@ -20,7 +20,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{create_once, machine_name, Api, ClientConfig};
+use super::{create_once, machine_name, path_id, Api, ClientConfig};
 use crate::pods::provisioner::{
     Connection, LaunchSpec, MachineStatus, ProvisionError, ProvisionFuture, Provisioner,
 };
@@ -89,7 +89,7 @@ impl LambdaProvisioner {
     }
 
     async fn status_of(&self, machine: &str) -> Result<MachineStatus, ProvisionError> {
-        let url = format!("{}/instances/{machine}", self.root);
+        let url = format!("{}/instances/{}", self.root, path_id(machine)?);
         let answer: Value = self.api.call(Method::GET, &url, None, machine).await?;
         let instance = &answer["data"];
         if !instance.is_object() {

@@ -158,6 +158,21 @@ pub fn machine_name(client_token: &str) -> String {
     format!("gpubroker-{hex}")
 }
 
+/// `machine` when it is safe in a URL path (letters, digits, `-`, `_`); a reference that
+/// is not cannot be one the provider gave, so it is [`ProvisionError::Unknown`].
+fn path_id(machine: &str) -> Result<&str, ProvisionError> {
+    let safe = !machine.is_empty()
+        && machine.len() <= 100
+        && machine
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if safe {
+        Ok(machine)
+    } else {
+        Err(ProvisionError::Unknown(machine.to_owned()))
+    }
+}
+
 /// A provider API: one HTTP client, its key and its timeout.
 pub(crate) struct Api {
     client: reqwest::Client,

@@ -17,7 +17,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{create_once, machine_name, Api, ClientConfig};
+use super::{create_once, machine_name, path_id, Api, ClientConfig};
 use crate::pods::provisioner::{
     Connection, LaunchSpec, MachineStatus, ProvisionError, ProvisionFuture, Provisioner,
 };
@@ -87,7 +87,7 @@ impl VastProvisioner {
     }
 
     async fn status_of(&self, machine: &str) -> Result<MachineStatus, ProvisionError> {
-        let url = format!("{}/instances/{machine}/", self.root);
+        let url = format!("{}/instances/{}/", self.root, path_id(machine)?);
         let answer: Value = self.api.call(Method::GET, &url, None, machine).await?;
         // One instance is an object; some API versions answer a one-element list.
         let instance = match &answer["instances"] {
@@ -120,7 +120,7 @@ impl VastProvisioner {
         machine: &str,
         body: Option<&Value>,
     ) -> Result<(), ProvisionError> {
-        let url = format!("{}/instances/{machine}/", self.root);
+        let url = format!("{}/instances/{}/", self.root, path_id(machine)?);
         let answer: Value = self.api.call(method, &url, body, machine).await?;
         if answer["success"] == false {
             let why = answer["msg"].as_str().unwrap_or("no reason given");

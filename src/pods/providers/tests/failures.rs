@@ -206,3 +206,29 @@ async fn runpod_graphql_errors_and_missing_pods() {
     assert!(matches!(err, ProvisionError::Unavailable(_)), "{err:?}");
     assert_eq!(server.requests().len(), 6);
 }
+
+#[tokio::test]
+async fn a_machine_reference_unfit_for_a_url_path_is_unknown_without_a_request() {
+    let server = FakeServer::start(vec![]).await;
+    let vast = VastProvisioner::new(config(&server));
+    let lambda = LambdaProvisioner::new(config(&server));
+    for bad in ["../accounts", "1?x=2", "", "a/b"] {
+        assert!(matches!(
+            vast.status(bad).await,
+            Err(ProvisionError::Unknown(_))
+        ));
+        assert!(matches!(
+            vast.terminate(bad).await,
+            Err(ProvisionError::Unknown(_))
+        ));
+        assert!(matches!(
+            lambda.status(bad).await,
+            Err(ProvisionError::Unknown(_))
+        ));
+        assert!(
+            lambda.terminate(bad).await.is_ok(),
+            "unknown: nothing to terminate"
+        );
+    }
+    assert!(server.requests().is_empty());
+}
