@@ -22,6 +22,20 @@ function runningCost(p) {
   return Math.round(p.price_per_hour_micro_usd * seconds / 3600);
 }
 
+// How to reach a running machine: the ssh command and a Jupyter link (https only).
+function reach(c) {
+  if (!c) return [];
+  const out = [];
+  if (c.ssh_host) {
+    const port = c.ssh_port && c.ssh_port !== 22 ? `-p ${c.ssh_port} ` : "";
+    out.push(el("br"), el("code", { "data-ssh": "" }, `ssh ${port}${c.ssh_user ? `${c.ssh_user}@` : ""}${c.ssh_host}`));
+  }
+  if (c.jupyter_url && c.jupyter_url.startsWith("https://")) {
+    out.push(" ", el("a", { href: c.jupyter_url, target: "_blank", rel: "noopener noreferrer" }, "Jupyter"));
+  }
+  return out;
+}
+
 class Pods extends HTMLElement {
   connectedCallback() {
     if (!user()) {
@@ -52,7 +66,7 @@ class Pods extends HTMLElement {
     if (["running", "provisioning"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-stop": p.id, onclick: () => this.act(p, "stop") }, "Stop"));
     if (!["terminated", "failed"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-terminate": p.id, onclick: () => this.act(p, "terminate") }, "Terminate"));
     return el("tr", { "data-pod": p.id },
-      el("td", {}, p.name), el("td", {}, p.provider),
+      el("td", {}, p.name, ...reach(p.connection)), el("td", {}, p.provider),
       el("td", {}, el("span", { class: `badge ${LIVE.includes(p.state) ? "ok" : ""}`, "data-state": p.state }, p.state), p.failure ? ` ${p.failure}` : ""),
       el("td", { class: "num" }, micro(p.price_per_hour_micro_usd)), el("td", { class: "num" }, micro(runningCost(p))),
       el("td", {}, when(p.running_since || p.created_at)), el("td", {}, actions));
