@@ -2,6 +2,7 @@
 //! limits, funds, failed launches and exactly-once charging per (pod, interval); RunPod
 //! pods against a faulty fake provider.
 
+mod fake_runpod;
 mod lifecycle;
 mod money;
 mod providers;
