@@ -11,6 +11,8 @@
 //!   22 is SSH as `root`; an HTTP port 8888 gives the proxy Jupyter URL).
 //! * stop: `podStop(input: {podId})`: the container stops, the pod is no longer billed for
 //!   GPU time (a volume would be, but pods are created without one).
+//! * start (a stopped pod again): `pod { gpuCount }`, then
+//!   `podResume(input: {podId, gpuCount})`.
 //! * terminate: `podTerminate(input: {podId})`.
 //!
 //! GraphQL answers errors with HTTP 200 and an `errors` list: those are refusals
@@ -36,6 +38,10 @@ const POD: &str = "query Pod($podId: String!) { pod(input: {podId: $podId}) { id
     desiredStatus runtime { ports { ip isIpPublic privatePort publicPort type } } } }";
 const STOP: &str =
     "mutation Stop($podId: String!) { podStop(input: {podId: $podId}) { id desiredStatus } }";
+const GPU_COUNT: &str =
+    "query Pod($podId: String!) { pod(input: {podId: $podId}) { id gpuCount } }";
+const RESUME: &str = "mutation Resume($podId: String!, $gpuCount: Int!) { \
+    podResume(input: {podId: $podId, gpuCount: $gpuCount}) { id desiredStatus } }";
 const TERMINATE: &str =
     "mutation Terminate($podId: String!) { podTerminate(input: {podId: $podId}) }";
 
@@ -197,6 +203,27 @@ impl Provisioner for RunpodProvisioner {
             self.graphql(STOP, json!({ "podId": machine }), machine)
                 .await
                 .map(|_| ())
+        })
+    }
+
+    fn start<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, ()> {
+        Box::pin(async move {
+            // A stopped pod resumes with the GPU count it was deployed with.
+            let data = self
+                .graphql(GPU_COUNT, json!({ "podId": machine }), machine)
+                .await?;
+            let gpus = data
+                .pointer("/pod/gpuCount")
+                .and_then(Value::as_u64)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ProvisionError::Unknown(machine.to_owned()))?;
+            self.graphql(
+                RESUME,
+                json!({ "podId": machine, "gpuCount": gpus }),
+                machine,
+            )
+            .await
+            .map(|_| ())
         })
     }
 

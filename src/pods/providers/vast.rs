@@ -173,6 +173,13 @@ impl Provisioner for VastProvisioner {
         })
     }
 
+    fn start<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, ()> {
+        Box::pin(async move {
+            let body = json!({ "state": "running" });
+            self.expect_success(Method::PUT, machine, Some(&body)).await
+        })
+    }
+
     fn terminate<'a>(&'a self, machine: &'a str) -> ProvisionFuture<'a, ()> {
         Box::pin(self.expect_success(Method::DELETE, machine, None))
     }

@@ -91,6 +91,7 @@ async fn vast_instance_lifecycle() {
         ),
         Reply::ok(r#"{"success": true}"#),
         Reply::ok(r#"{"instances": {"id": 777, "actual_status": "exited"}}"#),
+        Reply::ok(r#"{"success": true}"#),
         Reply::ok(r#"{"success": true, "msg": "destroying instance 777."}"#),
     ])
     .await;
@@ -113,10 +114,11 @@ async fn vast_instance_lifecycle() {
     assert_eq!(vast.status(&machine).await.unwrap(), running);
     vast.stop(&machine).await.unwrap();
     assert_eq!(vast.status(&machine).await.unwrap(), MachineStatus::Stopped);
+    vast.start(&machine).await.unwrap();
     vast.terminate(&machine).await.unwrap();
 
     let r = server.requests();
-    assert_eq!(r.len(), 7);
+    assert_eq!(r.len(), 8);
     assert_request(&r[0], "GET", "/api/v0/instances/?owner=me");
     assert_request(&r[1], "PUT", "/api/v0/asks/13489095/");
     assert_eq!(
@@ -127,7 +129,9 @@ async fn vast_instance_lifecycle() {
     assert_request(&r[2], "GET", "/api/v0/instances/777/");
     assert_request(&r[4], "PUT", "/api/v0/instances/777/");
     assert_eq!(body(&r[4]), json!({"state": "stopped"}));
-    assert_request(&r[6], "DELETE", "/api/v0/instances/777/");
+    assert_request(&r[6], "PUT", "/api/v0/instances/777/");
+    assert_eq!(body(&r[6]), json!({"state": "running"}));
+    assert_request(&r[7], "DELETE", "/api/v0/instances/777/");
 }
 
 #[tokio::test]
@@ -190,4 +194,28 @@ async fn lambda_instance_lifecycle_where_stop_terminates() {
     assert_request(&r[2], "GET", &format!("/api/v1/instances/{id}"));
     assert_request(&r[5], "POST", "/api/v1/instance-operations/terminate");
     assert_eq!(body(&r[5]), json!({"instance_ids": [id]}));
+}
+
+#[tokio::test]
+async fn runpod_resumes_a_stopped_pod_with_its_gpu_count() {
+    let server = FakeServer::start(vec![
+        gql(&json!({"pod": {"id": "pod123", "gpuCount": 4}})),
+        gql(&json!({"podResume": {"id": "pod123", "desiredStatus": "RUNNING"}})),
+        gql(&json!({"pod": null})),
+    ])
+    .await;
+    let rp = RunpodProvisioner::new(config(&server));
+    rp.start("pod123").await.unwrap();
+    assert!(matches!(
+        rp.start("gone").await,
+        Err(ProvisionError::Unknown(_))
+    ));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let resume = body(&requests[1]);
+    assert!(resume["query"].as_str().unwrap().contains("podResume("));
+    assert_eq!(
+        resume["variables"],
+        json!({"podId": "pod123", "gpuCount": 4})
+    );
 }
