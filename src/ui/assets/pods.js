@@ -110,6 +110,7 @@ class Pods extends HTMLElement {
   row(p, budget) {
     const actions = [];
     if (["running", "provisioning"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-stop": p.id, onclick: () => this.act(p, "stop") }, "Stop"));
+    if (p.state === "stopped") actions.push(el("button", { type: "button", class: "secondary", "data-start": p.id, onclick: () => this.act(p, "start") }, "Start"));
     if (!["terminated", "failed"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-terminate": p.id, onclick: () => this.act(p, "terminate") }, "Terminate"));
     if (LIVE.includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-budget": p.id, onclick: () => this.podBudget(p) }, "Budget…"));
     return el("tr", { "data-pod": p.id },
