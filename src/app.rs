@@ -130,6 +130,11 @@ impl AppState {
             settings.pods,
         )
         .with_mailer(crate::mail::Mailer::new(&settings));
+        let pods = crate::pods::providers::configured(&settings)
+            .into_iter()
+            .fold(pods, |pods, (provider, client)| {
+                pods.with_provisioner(provider, client)
+            });
         Self(Arc::new(AppInner {
             pods,
             replica_bus,

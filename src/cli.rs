@@ -272,6 +272,16 @@ pub struct SettingsArgs {
     /// Offers in a subscription snapshot without limit= [default: 50].
     #[arg(long, env = "GPUBROKER_WS_SNAPSHOT_LIMIT", global = true)]
     pub ws_snapshot_limit: Option<usize>,
+    /// Container image of pods deployed on RunPod and Vast.ai [default: runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04].
+    #[arg(long, env = "GPUBROKER_POD_IMAGE", global = true)]
+    pub pod_image: Option<String>,
+    /// Container disk in GB of pods deployed on RunPod and Vast.ai, 1 to 2000 [default: 40].
+    #[arg(long, env = "GPUBROKER_POD_DISK_GB", global = true)]
+    pub pod_disk_gb: Option<u32>,
+    /// Name of the SSH key registered at Lambda Cloud that Lambda pods are launched with
+    /// (Lambda launches are refused without it).
+    #[arg(long, env = "GPUBROKER_LAMBDA_SSH_KEY", global = true)]
+    pub lambda_ssh_key: Option<String>,
 }
 
 impl SettingsArgs {
@@ -335,6 +345,9 @@ impl SettingsArgs {
             ws_heartbeat: self.ws_heartbeat,
             ws_idle_timeout: self.ws_idle_timeout,
             ws_snapshot_limit: self.ws_snapshot_limit,
+            pod_image: self.pod_image,
+            pod_disk_gb: self.pod_disk_gb,
+            lambda_ssh_key: self.lambda_ssh_key,
         };
         flags.layer_over(file_layer).validate()
     }

@@ -20,6 +20,7 @@ use crate::secret::{MasterKey, MasterKeyError};
 pub mod cluster;
 pub mod mail;
 pub mod payments;
+pub mod pods;
 pub mod sources;
 mod validate;
 use validate::postgres_tls_problem;
@@ -90,6 +91,9 @@ pub struct RawSettings {
     pub ws_heartbeat: Option<String>,
     pub ws_idle_timeout: Option<String>,
     pub ws_snapshot_limit: Option<usize>,
+    pub pod_image: Option<String>,
+    pub pod_disk_gb: Option<u32>,
+    pub lambda_ssh_key: Option<String>,
 }
 
 impl fmt::Debug for RawSettings {
@@ -207,6 +211,9 @@ pub struct Settings {
     pub lease: LeaseSettings,
     /// Pod metering and the simulated provider's timings (defaults; tests shorten them).
     pub pods: crate::pods::PodSettings,
+    /// What pods deployed on real providers run (`GPUBROKER_POD_IMAGE`,
+    /// `GPUBROKER_POD_DISK_GB`, `GPUBROKER_LAMBDA_SSH_KEY`).
+    pub pod_deploy: crate::pods::providers::DeploySettings,
 }
 
 /// Requests per second per caller, by plan.

@@ -68,11 +68,35 @@ pub struct PodView {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Which run this is: 0 until the pod is started again after a stop.
     pub run: i64,
+    /// How to reach the machine, once its provider reported it running (absent for
+    /// demo-market pods: they are simulated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<PodConnection>,
+}
+
+/// How to reach a pod's machine; each part as far as the provider told it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PodConnection {
+    pub ssh_host: Option<String>,
+    pub ssh_port: Option<i64>,
+    pub ssh_user: Option<String>,
+    pub jupyter_url: Option<String>,
 }
 
 impl From<PodRow> for PodView {
     fn from(p: PodRow) -> Self {
+        let known = p.ssh_host.is_some()
+            || p.ssh_port.is_some()
+            || p.ssh_user.is_some()
+            || p.jupyter_url.is_some();
+        let connection = known.then(|| PodConnection {
+            ssh_host: p.ssh_host.clone(),
+            ssh_port: p.ssh_port,
+            ssh_user: p.ssh_user.clone(),
+            jupyter_url: p.jupyter_url.clone(),
+        });
         Self {
+            connection,
             state: state_of(&p),
             id: p.id,
             name: p.name,
@@ -114,7 +138,8 @@ impl From<PodEventRow> for PodEventView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
-    /// A catalog offer id; or send `recommendation` instead.
+    /// A catalog offer id (a demo-market offer, or a RunPod, Vast.ai or Lambda offer when
+    /// that provider's API key is configured); or send `recommendation` instead.
     pub offer_id: Option<String>,
     /// Deploy the offer a recommendation ranks `rank` (default 1) for this workload, as
     /// `POST /api/v2/recommendations` would answer it now.

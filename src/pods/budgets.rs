@@ -389,6 +389,10 @@ mod tests {
             running_since: start.map(t),
             stopped_at: stop.map(t),
             run: 0,
+            ssh_host: None,
+            ssh_port: None,
+            ssh_user: None,
+            jupyter_url: None,
         }
     }
 

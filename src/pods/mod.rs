@@ -12,6 +12,7 @@ use crate::store::StoreError;
 
 pub mod budgets;
 mod metering;
+pub mod providers;
 pub mod provisioner;
 pub mod service;
 pub mod state;
@@ -31,6 +32,12 @@ pub struct PodSettings {
     pub prepaid: Duration,
     /// The simulated provider of demo-market offers.
     pub simulated: provisioner::SimulatedBehaviour,
+    /// Limit of one request to a real provider's API.
+    pub provider_timeout: Duration,
+    /// Attempts of a machine create at a real provider (each looks for the machine first).
+    pub create_attempts: u32,
+    /// Pause between create attempts.
+    pub create_backoff: Duration,
 }
 
 impl Default for PodSettings {
@@ -40,6 +47,9 @@ impl Default for PodSettings {
             tick: Duration::from_secs(5),
             prepaid: Duration::from_secs(3600),
             simulated: provisioner::SimulatedBehaviour::default(),
+            provider_timeout: Duration::from_secs(30),
+            create_attempts: 3,
+            create_backoff: Duration::from_secs(2),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Provisioners start and stop machines at a provider. Only the simulated one for the
-//! demo market exists so far; real clients (RunPod, Vast, Lambda) implement the same trait.
+//! Provisioners start and stop machines at a provider: the simulated one for the demo
+//! market here, the RunPod, Vast.ai and Lambda clients in [`super::providers`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -7,11 +7,32 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use serde_json::{Map, Value};
+
+use crate::domain::offer::Offer;
+
+/// How to reach a running machine; every part is optional (providers say what they know).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub ssh_host: Option<String>,
+    pub ssh_port: Option<u16>,
+    pub ssh_user: Option<String>,
+    pub jupyter_url: Option<String>,
+}
+
+impl Connection {
+    /// Nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self == &Connection::default()
+    }
+}
+
 /// What a provider says about a machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MachineStatus {
     Provisioning,
-    Running,
+    /// Running, with how to reach it.
+    Running(Connection),
     Stopped,
     Terminated,
     /// The machine failed; the text says why.
@@ -40,6 +61,31 @@ pub struct LaunchSpec {
     pub offer_id: String,
     pub provider: String,
     pub name: String,
+    /// The offer's instance type as the provider names it (Lambda `gpu_1x_a100`).
+    pub instance_type: String,
+    pub region: String,
+    /// The GPU as the provider wrote it (a RunPod GPU type id).
+    pub gpu: String,
+    pub gpu_count: u32,
+    /// The offer's provider-specific extras (RunPod `cloud`, Vast `offer_id`).
+    pub extras: Map<String, Value>,
+}
+
+impl LaunchSpec {
+    /// The machine of `offer`, created with `client_token` and named `name`.
+    pub fn for_offer(offer: &Offer, client_token: String, name: &str) -> Self {
+        Self {
+            client_token,
+            offer_id: offer.id.clone(),
+            provider: offer.provider.clone(),
+            name: name.to_owned(),
+            instance_type: offer.instance_type.clone(),
+            region: offer.region.clone(),
+            gpu: offer.gpu_raw.clone(),
+            gpu_count: offer.gpu_count,
+            extras: offer.extras.clone(),
+        }
+    }
 }
 
 /// The future of a provider call.
@@ -206,7 +252,8 @@ impl SimulatedProvisioner {
             } else if b.fail_boot {
                 MachineStatus::Failed("the machine did not boot (simulated)".into())
             } else {
-                MachineStatus::Running
+                // Not a real machine: there is nothing to connect to.
+                MachineStatus::Running(Connection::default())
             }
         })
     }
@@ -222,6 +269,11 @@ mod tests {
             offer_id: "demo-x".into(),
             provider: "demo-aws".into(),
             name: "n".into(),
+            instance_type: "t".into(),
+            region: "r".into(),
+            gpu: "H100".into(),
+            gpu_count: 1,
+            extras: Map::new(),
         }
     }
 
@@ -235,7 +287,10 @@ mod tests {
         assert_eq!(sim.create(&spec("t1")).await.unwrap(), a);
         assert_eq!(sim.status(&a).await.unwrap(), MachineStatus::Provisioning);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(sim.status(&a).await.unwrap(), MachineStatus::Running);
+        assert_eq!(
+            sim.status(&a).await.unwrap(),
+            MachineStatus::Running(Connection::default())
+        );
         sim.stop(&a).await.unwrap();
         assert_eq!(sim.status(&a).await.unwrap(), MachineStatus::Stopped);
         sim.terminate(&a).await.unwrap();

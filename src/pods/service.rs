@@ -3,6 +3,7 @@
 //! per metering interval with ledger key `meter:<pod id>:<interval>` in scope `system`,
 //! so each (pod, interval) is charged exactly once however often metering runs (I11).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -32,16 +33,13 @@ pub struct Pods {
     simulator: Arc<SimulatedProvisioner>,
     /// Sends budget alerts and funds notices by mail when SMTP is configured.
     pub(super) mailer: Option<Mailer>,
+    /// Real providers' clients by provider id (`runpod`, `vastai`, `lambda`).
+    provisioners: HashMap<String, Arc<dyn Provisioner>>,
 }
 
 /// The state of a stored pod (an unknown stored name reads as failed).
 pub fn state_of(pod: &PodRow) -> PodState {
     PodState::parse(&pod.state).unwrap_or(PodState::Failed)
-}
-
-fn is_demo(offer: &Offer) -> bool {
-    offer.source == crate::providers::demo::SOURCE_ID
-        || offer.extras.get("demo").and_then(|v| v.as_bool()) == Some(true)
 }
 
 pub(super) fn system_key(key: &str) -> Result<IdempotencyKey, PodError> {
@@ -58,6 +56,7 @@ impl Pods {
     ) -> Self {
         Self {
             simulator: Arc::new(SimulatedProvisioner::new(settings.simulated)),
+            provisioners: HashMap::new(),
             store,
             ledger,
             payments,
@@ -82,9 +81,28 @@ impl Pods {
         &self.simulator
     }
 
-    /// The provisioner for `provider`'s machines; only the demo market has one so far.
-    fn provisioner(&self, _provider: &str) -> &dyn Provisioner {
-        self.simulator.as_ref()
+    /// Deploys `provider`'s offers with `provisioner` (built from the settings at start).
+    #[must_use]
+    pub fn with_provisioner(mut self, provider: &str, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.provisioners.insert(provider.to_owned(), provisioner);
+        self
+    }
+
+    /// The provisioner for `provider`'s machines: its client when one is configured, the
+    /// simulator for the demo market.
+    fn provisioner(&self, provider: &str) -> Result<&dyn Provisioner, PodError> {
+        if let Some(p) = self.provisioners.get(provider) {
+            return Ok(p.as_ref());
+        }
+        if provider.starts_with("demo-") {
+            return Ok(self.simulator.as_ref());
+        }
+        Err(PodError::Conflict(
+            match super::providers::key_variable(provider) {
+                Some(var) => format!("deploying on {provider} needs {var}"),
+                None => format!("pods cannot be deployed on {provider}"),
+            },
+        ))
     }
 
     /// `user_id`'s pod `id`; another user's pod is not found.
@@ -128,11 +146,9 @@ impl Pods {
         if name.is_empty() || name.len() > 100 {
             return Err(PodError::Invalid("name must be 1 to 100 characters".into()));
         }
-        if !is_demo(offer) {
-            return Err(PodError::Invalid(
-                "only demo-market offers can be deployed so far".into(),
-            ));
-        }
+        // Before any money moves: the offer's provider needs a configured client (demo
+        // offers, provider `demo-<cloud>`, run on the simulator).
+        self.provisioner(&offer.provider)?;
         let price = match offer.price {
             Some(p) if p > MicroUsd::ZERO => p.0,
             _ => {
@@ -167,27 +183,34 @@ impl Pods {
         };
         self.keep_place(&pod, &plan).await?;
         self.notify(&pod, PodState::Requested, "deployed");
-        let spec = LaunchSpec {
-            client_token: token.clone(),
-            offer_id: offer.id.clone(),
-            provider: offer.provider.clone(),
-            name: name.to_owned(),
-        };
-        match self.provisioner(&pod.provider).create(&spec).await {
+        let spec = LaunchSpec::for_offer(offer, token.clone(), name);
+        // The create runs in its own task: a caller that goes away mid-call (a provider's
+        // create with its retries can take a minute) does not leave the pod requested
+        // with its hold placed.
+        let this = self.clone();
+        tokio::spawn(async move { this.launch(&pod, &spec).await })
+            .await
+            .map_err(|e| ProvisionError::Unavailable(format!("the launch task failed: {e}")))??;
+        Ok((self.reload(&id).await?, true))
+    }
+
+    /// Creates `pod`'s machine: provisioning when made, failed (hold voided) when not.
+    async fn launch(&self, pod: &PodRow, spec: &LaunchSpec) -> Result<(), PodError> {
+        match self.provisioner(&pod.provider)?.create(spec).await {
             Ok(machine) => {
                 let change = PodChange {
                     machine_ref: Some(&machine),
                     ..PodChange::default()
                 };
-                self.advance(&pod, PodState::Provisioning, "launched", &change)
+                self.advance(pod, PodState::Provisioning, "launched", &change)
                     .await?;
             }
             Err(e) => {
                 tracing::warn!(pod = %pod.id, error = %e, "pod launch failed");
-                self.fail(&pod, &format!("launch failed: {e}")).await?;
+                self.fail(pod, &format!("launch failed: {e}")).await?;
             }
         }
-        Ok((self.reload(&id).await?, true))
+        Ok(())
     }
 
     /// Checks that `user_id` may start a pod now: the monthly budget is not spent and the
@@ -280,6 +303,7 @@ impl Pods {
         let Some(machine) = pod.machine_ref.clone() else {
             return Err(PodError::Conflict("the pod has no machine to start".into()));
         };
+        let provisioner = self.provisioner(&pod.provider)?;
         if let Some(budget) = self
             .store
             .budget_for(&pod.user_id, &format!("pod:{}", pod.id))
@@ -312,7 +336,7 @@ impl Pods {
         let restarted = self.reload(&pod.id).await?;
         self.keep_place(&restarted, &plan).await?;
         self.notify(&restarted, PodState::Provisioning, "start requested");
-        if let Err(e) = self.provisioner(&pod.provider).start(&machine).await {
+        if let Err(e) = provisioner.start(&machine).await {
             tracing::warn!(pod = %pod.id, error = %e, "pod start failed");
             self.fail(&restarted, &format!("start failed: {e}")).await?;
         }
@@ -450,7 +474,7 @@ impl Pods {
             )));
         }
         if let Some(machine) = &pod.machine_ref {
-            match self.provisioner(&pod.provider).terminate(machine).await {
+            match self.provisioner(&pod.provider)?.terminate(machine).await {
                 Ok(()) | Err(ProvisionError::Unknown(_)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -471,7 +495,7 @@ impl Pods {
         let Some(machine) = &pod.machine_ref else {
             return Ok(());
         };
-        let provisioner = self.provisioner(&pod.provider);
+        let provisioner = self.provisioner(&pod.provider)?;
         let status = match provisioner.status(machine).await {
             Ok(status) => status,
             // The provider no longer has the machine (gone while we were down, or a
@@ -487,15 +511,24 @@ impl Pods {
             Err(e) => return Err(e.into()),
         };
         match (state_of(pod), status) {
-            (PodState::Provisioning, MachineStatus::Running) => {
+            (PodState::Provisioning, MachineStatus::Running(connection)) => {
                 let change = PodChange {
                     running_since: Some(store::now()),
                     ..PodChange::default()
                 };
+                if !connection.is_empty() {
+                    self.store.pod_set_connection(&pod.id, &connection).await?;
+                }
                 self.advance(pod, PodState::Running, "machine running", &change)
                     .await?;
             }
-            (PodState::Provisioning, MachineStatus::Failed(why)) => self.fail(pod, &why).await?,
+            (PodState::Provisioning, MachineStatus::Failed(why)) => {
+                self.fail(pod, &why).await?;
+                // A machine that never ran is not billed; it must not keep costing either.
+                if let Err(e) = provisioner.terminate(machine).await {
+                    tracing::warn!(pod = %pod.id, error = %e, "terminating a failed machine failed");
+                }
+            }
             (PodState::Provisioning, MachineStatus::Stopped | MachineStatus::Terminated) => {
                 self.fail(pod, "the provider stopped the machine").await?;
             }
@@ -508,9 +541,10 @@ impl Pods {
                 )
                 .await?;
             }
-            (PodState::Stopping, MachineStatus::Running | MachineStatus::Provisioning) => {
+            (PodState::Stopping, MachineStatus::Running(_) | MachineStatus::Provisioning) => {
                 provisioner.stop(machine).await?;
-                if provisioner.status(machine).await? == MachineStatus::Stopped {
+                let now = provisioner.status(machine).await?;
+                if matches!(now, MachineStatus::Stopped | MachineStatus::Terminated) {
                     self.advance(
                         pod,
                         PodState::Stopped,

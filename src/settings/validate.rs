@@ -62,6 +62,9 @@ impl RawSettings {
             ws_heartbeat: self.ws_heartbeat.or(lower.ws_heartbeat),
             ws_idle_timeout: self.ws_idle_timeout.or(lower.ws_idle_timeout),
             ws_snapshot_limit: self.ws_snapshot_limit.or(lower.ws_snapshot_limit),
+            pod_image: self.pod_image.or(lower.pod_image),
+            pod_disk_gb: self.pod_disk_gb.or(lower.pod_disk_gb),
+            lambda_ssh_key: self.lambda_ssh_key.or(lower.lambda_ssh_key),
         }
     }
 
@@ -307,6 +310,12 @@ impl RawSettings {
                 self.pod_meter_interval.as_deref(),
                 self.pod_tick.as_deref(),
                 self.pod_prepaid.as_deref(),
+            ),
+            pod_deploy: pods::pod_deploy(
+                &mut problems,
+                self.pod_image,
+                self.pod_disk_gb,
+                self.lambda_ssh_key,
             ),
         };
         if environment == Environment::Production {

@@ -9,7 +9,7 @@ use super::{in_tx, on_pool, Store, StoreError};
 pub(super) const POD_COLUMNS: &str =
     "id, user_id, name, offer_id, provider, price_per_hour, state, \
     client_token, machine_ref, hold_id, failure, billed_intervals, created_at, updated_at, \
-    running_since, stopped_at, run";
+    running_since, stopped_at, run, ssh_host, ssh_port, ssh_user, jupyter_url";
 
 /// A stored pod.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -34,6 +34,11 @@ pub struct PodRow {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Runs before this one (a restart of a stopped pod begins a new run).
     pub run: i64,
+    /// How to reach the machine, as its provider said when it started running.
+    pub ssh_host: Option<String>,
+    pub ssh_port: Option<i64>,
+    pub ssh_user: Option<String>,
+    pub jupyter_url: Option<String>,
 }
 
 /// A finished run of a pod: what it ran, at what price.
@@ -300,6 +305,27 @@ impl Store {
         let sql = "UPDATE pods SET billed_intervals = $1 WHERE id = $2 AND billed_intervals < $1";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(count)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Stores how to reach a pod's machine (parts not given are cleared).
+    #[tracing::instrument(skip_all)]
+    pub async fn pod_set_connection(
+        &self,
+        id: &str,
+        connection: &crate::pods::provisioner::Connection,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE pods SET ssh_host = $1, ssh_port = $2, ssh_user = $3, \
+            jupyter_url = $4 WHERE id = $5";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(connection.ssh_host.as_deref())
+            .bind(connection.ssh_port.map(i64::from))
+            .bind(connection.ssh_user.as_deref())
+            .bind(connection.jupyter_url.as_deref())
             .bind(id)
             .execute(pool)
             .await

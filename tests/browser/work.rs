@@ -128,6 +128,17 @@ async fn browser_deploy_a_demo_pod_watch_it_run_and_stop_it() {
     let later = app.state.ledger.balance(&user_id).await.unwrap();
     assert_eq!(later.posted, after_stop.posted, "no charge after the stop");
     browser.screenshot("pod-stopped").await;
+    // Started again: a new run on the same machine.
+    browser
+        .click(&browser.find("#pods button[data-start]").await)
+        .await;
+    browser
+        .wait_js(
+            "the pod running again",
+            "return !!document.querySelector('#pods [data-state=running]')",
+            json!([]),
+        )
+        .await;
     browser.quit().await;
     app.stop().await.unwrap();
 }

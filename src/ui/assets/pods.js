@@ -37,6 +37,20 @@ function microOf(text) {
   return Number.isFinite(v) && v > 0 ? Math.round(v * 1e6) : null;
 }
 
+// How to reach a running machine: the ssh command and a Jupyter link (https only).
+function reach(c) {
+  if (!c) return [];
+  const out = [];
+  if (c.ssh_host) {
+    const port = c.ssh_port && c.ssh_port !== 22 ? `-p ${c.ssh_port} ` : "";
+    out.push(el("br"), el("code", { "data-ssh": "" }, `ssh ${port}${c.ssh_user ? `${c.ssh_user}@` : ""}${c.ssh_host}`));
+  }
+  if (c.jupyter_url && c.jupyter_url.startsWith("https://")) {
+    out.push(" ", el("a", { href: c.jupyter_url, target: "_blank", rel: "noopener noreferrer" }, "Jupyter"));
+  }
+  return out;
+}
+
 class Pods extends HTMLElement {
   connectedCallback() {
     if (!user()) {
@@ -96,10 +110,11 @@ class Pods extends HTMLElement {
   row(p, budget) {
     const actions = [];
     if (["running", "provisioning"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-stop": p.id, onclick: () => this.act(p, "stop") }, "Stop"));
+    if (p.state === "stopped") actions.push(el("button", { type: "button", class: "secondary", "data-start": p.id, onclick: () => this.act(p, "start") }, "Start"));
     if (!["terminated", "failed"].includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-terminate": p.id, onclick: () => this.act(p, "terminate") }, "Terminate"));
     if (LIVE.includes(p.state)) actions.push(el("button", { type: "button", class: "secondary", "data-budget": p.id, onclick: () => this.podBudget(p) }, "Budget…"));
     return el("tr", { "data-pod": p.id },
-      el("td", {}, p.name), el("td", {}, p.provider),
+      el("td", {}, p.name, ...reach(p.connection)), el("td", {}, p.provider),
       el("td", {}, el("span", { class: `badge ${LIVE.includes(p.state) ? "ok" : ""}`, "data-state": p.state }, p.state), p.failure ? ` ${p.failure}` : ""),
       el("td", { class: "num" }, micro(p.price_per_hour_micro_usd)), el("td", { class: "num" }, micro(runningCost(p))),
       el("td", {}, budget ? budgetBar(budget) : "–"),

@@ -1,9 +1,12 @@
 //! GPU pods: deploy on the demo market, per-second metering, stop and terminate, plan
-//! limits, funds, failed launches and exactly-once charging per (pod, interval).
+//! limits, funds, failed launches and exactly-once charging per (pod, interval); RunPod
+//! pods against a faulty fake provider.
 
 mod budgets;
+mod fake_runpod;
 mod lifecycle;
 mod money;
+mod providers;
 mod restart;
 mod telemetry;
 
