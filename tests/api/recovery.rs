@@ -22,15 +22,15 @@ both_backends!(
 
 /// One message received by the fake server.
 #[derive(Debug)]
-struct Mail {
-    auth: Option<String>,
-    from: String,
-    to: String,
-    data: String,
+pub(crate) struct Mail {
+    pub(crate) auth: Option<String>,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) data: String,
 }
 
 /// A fake SMTP relay on loopback; every accepted message is sent on the channel.
-async fn fake_smtp() -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
+pub(crate) async fn fake_smtp() -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();

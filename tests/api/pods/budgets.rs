@@ -14,7 +14,75 @@ crate::both_backends!(
     a_pod_budget_alerts_at_each_threshold_and_stops_the_pod_within_its_limit,
     a_spent_monthly_budget_stops_pods_and_refuses_deploys_until_raised,
     budget_limits_and_pods_are_checked,
+    budget_alerts_are_mailed_when_smtp_is_configured,
 );
+
+async fn budget_alerts_are_mailed_when_smtp_is_configured(backend: Backend) {
+    use gpubroker::settings::mail::{SmtpSettings, SmtpTls};
+    let (addr, mut mails) = crate::recovery::fake_smtp().await;
+    let Some(app) = crate::common::spawn_app_configured(backend, None, move |s| {
+        s.pods.meter_interval = Duration::from_millis(1_000);
+        s.pods.tick = Duration::from_millis(100);
+        s.pods.simulated.boot_delay = Duration::from_millis(200);
+        s.mail.smtp = Some(SmtpSettings {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            tls: SmtpTls::StartTls,
+            username: None,
+            password: None,
+        });
+        s.mail.from = "alerts@broker.test".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let offers: Vec<gpubroker::domain::offer::Offer> =
+        gpubroker::providers::demo::market_at(1_700_000_000)
+            .into_iter()
+            .map(|raw| {
+                gpubroker::domain::offer::Offer::normalize(
+                    raw,
+                    gpubroker::providers::demo::SOURCE_ID,
+                )
+            })
+            .collect();
+    app.state
+        .catalog
+        .replace_source(gpubroker::providers::demo::SOURCE_ID, offers);
+    let (user_id, pair) = account(&app, "mailed@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    let offer = demo_offer(&app);
+    let price = offer.price.unwrap().0;
+    fund(&app, &user_id, price * 2).await;
+    let limit = gpubroker::pods::cost_of(price, 2_000).unwrap().0;
+    let body = json!({ "offer_id": offer.id, "budget_micro_usd": limit });
+    let (status, pod) = send(&app, "POST", "/api/v2/pods", Some(token), Some(body)).await;
+    assert_eq!(status, 201, "{pod}");
+    wait_state(&app, token, pod["id"].as_str().unwrap(), "stopped").await;
+    let mut subjects = Vec::new();
+    while subjects.len() < 4 {
+        let mail = tokio::time::timeout(Duration::from_secs(10), mails.recv())
+            .await
+            .expect("four alert mails")
+            .unwrap();
+        assert!(mail.to.contains("mailed@example.com"), "{mail:?}");
+        assert!(mail.from.contains("alerts@broker.test"), "{mail:?}");
+        let subject = mail
+            .data
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap()
+            .to_owned();
+        subjects.push(subject);
+    }
+    subjects.sort();
+    assert!(
+        subjects[0].starts_with("50% of the budget of pod"),
+        "{subjects:?}"
+    );
+    assert!(subjects[3].starts_with("Budget reached"), "{subjects:?}");
+}
 
 /// The caller's notifications of `kind`, oldest first.
 async fn inbox(app: &crate::common::TestApp, token: &str, kind: &str) -> Vec<Value> {
