@@ -74,7 +74,7 @@ async fn browser_deploy_a_demo_pod_watch_it_run_and_stop_it() {
         .collect();
     let offer = offers.iter().find(|o| o.price.is_some()).unwrap().clone();
     app.state.catalog.replace_source(demo::SOURCE_ID, offers);
-    let (user_id, _) =
+    let (user_id, pair) =
         common::account(&app, "pilot@example.com", gpubroker::auth::Role::User).await;
     app.state
         .ledger
@@ -110,6 +110,52 @@ async fn browser_deploy_a_demo_pod_watch_it_run_and_stop_it() {
             )
             .await,
         json!(true)
+    );
+    // The GPU agent reports: the row shows a utilisation sparkline without a reload.
+    let token = pair.access_token.as_str();
+    let (_, pods) = common::send(&app, "GET", "/api/v2/pods", Some(token), None).await;
+    let pod_id = pods[0]["id"].as_str().unwrap().to_owned();
+    let (status, agent) = common::send(
+        &app,
+        "POST",
+        &format!("/api/v2/pods/{pod_id}/agent-token"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{agent}");
+    let now = chrono::Utc::now();
+    let samples: Vec<_> = [40.0, 87.0]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            json!({ "at": (now - chrono::Duration::minutes(1 - i as i64)).to_rfc3339(),
+                    "gpu_index": 0, "uuid": "GPU-1", "name": "NVIDIA H100 80GB HBM3",
+                    "utilization_pct": u, "memory_used_mib": 1000, "memory_total_mib": 81559,
+                    "temperature_c": 61, "power_w": 312.5, "power_limit_w": 700.0 })
+        })
+        .collect();
+    let (status, took) = common::send(
+        &app,
+        "POST",
+        "/api/v2/agent/telemetry",
+        agent["token"].as_str(),
+        Some(json!({ "samples": samples })),
+    )
+    .await;
+    assert_eq!(status, 202, "{took}");
+    let shown = browser
+        .wait_js(
+            "the telemetry sparkline",
+            "const t = document.querySelector('#pods [data-telemetry=live]'); \
+             return t && t.querySelector('svg path') ? t.textContent : false",
+            json!([]),
+        )
+        .await;
+    let shown = shown.as_str().unwrap();
+    assert!(
+        shown.contains("87%") && shown.contains("61°C") && shown.contains("313 W"),
+        "{shown}"
     );
     browser.screenshot("pod-running").await;
     let stop = browser.find("#pods button[data-stop]").await;
