@@ -61,6 +61,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/pods.js"),
     },
     Asset {
+        name: "plans.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/plans.js"),
+    },
+    Asset {
         name: "admin.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("assets/admin.js"),

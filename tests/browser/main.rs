@@ -400,6 +400,30 @@ async fn browser_register_sign_in_and_see_the_wallet() {
         "{statement}"
     );
     browser.screenshot("account-wallet").await;
+
+    // Subscribe to Pro through the same hosted checkout: the plan shows once paid.
+    browser
+        .click(
+            &browser
+                .wait_for("#plans button[data-subscribe-monthly=pro]")
+                .await,
+        )
+        .await;
+    let card = browser.wait_for("#card").await;
+    browser.type_into(&card, "4242 4242 4242 4242").await;
+    browser
+        .click(&browser.find("form button[type=submit]").await)
+        .await;
+    let plan = browser
+        .wait_js(
+            "the pro subscription",
+            "const s = document.getElementById('subscription'); \
+             return s && s.textContent.startsWith('pro') ? s.textContent : false",
+            json!([]),
+        )
+        .await;
+    assert!(plan.as_str().unwrap().contains("monthly"), "{plan}");
+    browser.screenshot("account-plan").await;
     browser.quit().await;
     app.stop().await.unwrap();
 }

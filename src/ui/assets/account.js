@@ -119,6 +119,7 @@ class Wallet extends HTMLElement {
           el("div", { class: "card" }, el("h2", {}, "On hold"), el("p", { id: "held" }, micro(w.held_micro_usd)))),
         el("p", { id: "statements" }, "This month's statement: ",
           ...["html", "csv", "json"].flatMap((f, i) => [i ? " · " : "", el("a", { href: `/api/v2/billing/statements/${new Date().toISOString().slice(0, 7)}?format=${f}`, target: f === "html" ? "_blank" : null, rel: "noopener" }, f.toUpperCase())])),
+        el("gpb-plan"),
         el("h2", {}, "Holds"), w.holds.length ? el("ul", { id: "holds" }, w.holds.map((h) => el("li", {}, `${micro(h.amount_micro_usd)} until ${when(h.expires_at)}`))) : el("p", { class: "muted" }, "No holds."),
         el("h2", {}, "Transactions"), el("div", { class: "table-wrap" }, el("table", { id: "transactions" },
           el("thead", {}, el("tr", {}, ["When", "Kind", "Amount"].map((h) => el("th", { scope: "col" }, h)))), this.body)), el("p", {}, this.more));

@@ -5,6 +5,7 @@ import "./account.js";
 import { isStaff } from "./admin.js";
 import "./assistant.js";
 import "./pods.js";
+import "./plans.js";
 
 /** Hash route → [custom element, nav key, title]. */
 const ROUTES = [
