@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 pub mod admin;
+pub mod admin_overview;
 pub mod admin_payments;
 pub mod api_keys;
 pub mod assistant;
@@ -136,6 +137,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(statements::router())
         .merge(pods::router())
         .merge(budgets::router())
+        .merge(admin_overview::router())
         .merge(telemetry::router())
         .merge(crate::ws::router())
 }

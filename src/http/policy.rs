@@ -227,6 +227,7 @@ pub const POLICIES: &[RoutePolicy] = &[
     route("GET", "/api/v2/admin/audit", SUPPORT),
     route("POST", "/api/v2/admin/audit/verify", SUPPORT),
     route("POST", "/api/v2/admin/jwt/rotate", ADMIN),
+    route("GET", "/api/v2/admin/overview", FINANCE_READ),
     route("GET", "/api/v2/admin/payments", FINANCE_READ),
     route("GET", "/api/v2/admin/refunds", FINANCE_READ),
     route("POST", "/api/v2/admin/refunds", FINANCE),

@@ -30,6 +30,7 @@ pub mod ledger_verify;
 pub mod ledger_write;
 pub mod meta;
 pub mod offers;
+pub mod overview;
 pub mod payment_records;
 pub mod payments;
 pub mod pods;

@@ -53,12 +53,17 @@ class Admin extends HTMLElement {
 
   async loadOverview() {
     try {
-      const [payments, providers] = await Promise.all([api("GET", "/api/v2/admin/payments?limit=200"), api("GET", "/api/v2/providers")]);
+      const [payments, providers, o] = await Promise.all([api("GET", "/api/v2/admin/payments?limit=200"), api("GET", "/api/v2/providers"), api("GET", "/api/v2/admin/overview")]);
       const revenue = payments.payments.reduce((sum, p) => sum + p.amount - p.refunded, 0);
       const unhealthy = providers.providers.filter((p) => p.status && p.status.freshness !== "fresh");
       this.overview.replaceChildren(
         el("div", { class: "card" }, el("h2", {}, "Net top-ups (latest 200)"), el("p", { class: "big", id: "revenue" }, micro(revenue))),
         el("div", { class: "card" }, el("h2", {}, "Payments"), el("p", { class: "big" }, String(payments.payments.length))),
+        el("div", { class: "card" }, el("h2", {}, `Usage ${o.month}`), el("p", { class: "big", id: "usage-revenue" }, micro(o.usage_revenue_micro_usd))),
+        el("div", { class: "card" }, el("h2", {}, "Active pods"), el("p", { class: "big", id: "active-pods" }, String(o.active_pods)),
+          el("p", { class: "muted" }, Object.entries(o.pods_by_state).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(", ") || "no pods yet")),
+        el("div", { class: "card" }, el("h2", {}, "Accounts"), el("p", { class: "big", id: "users-count" }, String(o.users)),
+          o.disabled_users ? el("p", { class: "muted" }, `${o.disabled_users} disabled`) : ""),
         el("div", { class: "card" }, el("h2", {}, "Provider health"), el("p", { id: "provider-health" },
           unhealthy.length ? unhealthy.map((p) => `${p.source}: ${p.status.freshness}`).join(", ") : `all ${providers.providers.length} sources fresh`)));
     } catch (ex) { this.err.textContent = errorText(ex); }

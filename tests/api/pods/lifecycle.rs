@@ -15,7 +15,76 @@ crate::both_backends!(
     a_pod_is_deployed_from_a_recommendation,
     racing_deploys_never_pass_the_plan_limit,
     a_stopped_pod_starts_again_as_a_new_run_and_its_budget_counts_every_run,
+    the_admin_overview_counts_accounts_pods_and_usage_revenue,
 );
+
+async fn the_admin_overview_counts_accounts_pods_and_usage_revenue(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "user@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    let (_, finance) = account(&app, "finance@example.com", Role::Finance).await;
+    let funded = 50_000_000;
+    fund(&app, &user_id, funded).await;
+    let offer = demo_offer(&app);
+    let (_, pod) = deploy(&app, token, &offer.id).await;
+    let id = pod["id"].as_str().unwrap();
+    wait_state(&app, token, id, "running").await;
+    let (status, seen) = send(
+        &app,
+        "GET",
+        "/api/v2/admin/overview",
+        Some(finance.access_token.as_str()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(
+        (seen["users"].as_i64(), seen["active_pods"].as_i64()),
+        (Some(2), Some(1)),
+        "{seen}"
+    );
+    assert_eq!(seen["pods_by_state"]["running"], 1);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        send(
+            &app,
+            "POST",
+            &format!("/api/v2/pods/{id}/stop"),
+            Some(token),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    wait_state(&app, token, id, "stopped").await;
+    let charged = funded - wallet(&app, &user_id).await.0;
+    let (_, seen) = send(
+        &app,
+        "GET",
+        "/api/v2/admin/overview",
+        Some(finance.access_token.as_str()),
+        None,
+    )
+    .await;
+    assert_eq!(seen["active_pods"], 0, "{seen}");
+    assert_eq!(seen["pods_by_state"]["stopped"], 1);
+    assert_eq!(seen["pods_by_state"]["failed"], 0);
+    assert_eq!(
+        seen["usage_revenue_micro_usd"].as_i64(),
+        Some(charged),
+        "{seen}"
+    );
+    assert!(charged > 0);
+    assert_eq!(
+        send(&app, "GET", "/api/v2/admin/overview", Some(token), None)
+            .await
+            .0,
+        403
+    );
+}
 
 async fn a_stopped_pod_starts_again_as_a_new_run_and_its_budget_counts_every_run(backend: Backend) {
     let Some(app) = pod_app(backend, Duration::from_millis(100)).await else {
