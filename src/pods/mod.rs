@@ -14,6 +14,7 @@ pub mod budgets;
 mod metering;
 pub mod providers;
 pub mod provisioner;
+mod runs;
 pub mod service;
 pub mod state;
 pub mod telemetry;

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::provisioner::{
     LaunchSpec, MachineStatus, ProvisionError, Provisioner, SimulatedProvisioner,
 };
-use super::{cost_of, PodError, PodSettings, PodState};
+use super::{PodError, PodSettings, PodState};
 use crate::domain::money::MicroUsd;
 use crate::domain::offer::Offer;
 use crate::events::{Event, SharedBus, UserNotification};
@@ -27,7 +27,7 @@ use crate::store::{self, Store};
 pub struct Pods {
     pub(super) store: Store,
     pub(super) ledger: Ledger,
-    payments: Payments,
+    pub(super) payments: Payments,
     pub(super) events: SharedBus,
     pub(super) settings: PodSettings,
     simulator: Arc<SimulatedProvisioner>,
@@ -90,7 +90,7 @@ impl Pods {
 
     /// The provisioner for `provider`'s machines: its client when one is configured, the
     /// simulator for the demo market.
-    fn provisioner(&self, provider: &str) -> Result<&dyn Provisioner, PodError> {
+    pub(super) fn provisioner(&self, provider: &str) -> Result<&dyn Provisioner, PodError> {
         if let Some(p) = self.provisioners.get(provider) {
             return Ok(p.as_ref());
         }
@@ -213,136 +213,6 @@ impl Pods {
         Ok(())
     }
 
-    /// Checks that `user_id` may start a pod now: the monthly budget is not spent and the
-    /// plan's concurrent-pod limit is not reached.
-    async fn admit(&self, user_id: &str) -> Result<crate::payments::plans::Plan, PodError> {
-        self.check_month_budget(user_id).await?;
-        let plan = self.payments.plan_of(user_id).await?;
-        let active = self.store.pods_counted(user_id, &active_names()).await?;
-        if active >= i64::from(plan.max_concurrent_pods) {
-            return Err(PodError::Conflict(format!(
-                "the {} plan allows {} pod(s) at once; stop one first",
-                plan.id, plan.max_concurrent_pods
-            )));
-        }
-        Ok(plan)
-    }
-
-    /// The check in [`Pods::admit`] and the write that follows are not one transaction, so
-    /// it is made again once the pod counts as active: a pod that finds the user over the
-    /// limit fails (its hold voided). Of two racing pods, each counts after its own write,
-    /// so at least the later one sees both: the limit is never passed (both may fail).
-    async fn keep_place(
-        &self,
-        pod: &PodRow,
-        plan: &crate::payments::plans::Plan,
-    ) -> Result<(), PodError> {
-        let active = self
-            .store
-            .pods_counted(&pod.user_id, &active_names())
-            .await?;
-        if active > i64::from(plan.max_concurrent_pods) {
-            let reason = format!(
-                "the {} plan allows {} pod(s) at once",
-                plan.id, plan.max_concurrent_pods
-            );
-            self.fail(pod, &reason).await?;
-            return Err(PodError::Conflict(format!("{reason}; stop one first")));
-        }
-        Ok(())
-    }
-
-    /// Holds the prepaid period at `price` on `user_id`'s wallet for the run `run_prefix`.
-    async fn hold_prepaid(
-        &self,
-        user_id: &str,
-        pod_id: &str,
-        run_prefix: &str,
-        price: i64,
-    ) -> Result<crate::ledger::Hold, PodError> {
-        let prepaid_ms = i64::try_from(self.settings.prepaid.as_millis()).unwrap_or(i64::MAX);
-        let deposit = cost_of(price, prepaid_ms)?.max(MicroUsd(1));
-        // The first run's key is `pod-hold:<pod id>`, a later run's `pod-hold:<id>:r<run>:`.
-        let key = match run_prefix.strip_prefix(pod_id) {
-            Some(":") => format!("pod-hold:{pod_id}"),
-            _ => format!("pod-hold:{run_prefix}"),
-        };
-        let hold_key = IdempotencyKey::new(user_id, &key)?;
-        let expires = Utc::now() + ChronoDuration::days(365);
-        match self
-            .ledger
-            .place_hold(
-                &hold_key,
-                user_id,
-                deposit,
-                expires,
-                json!({ "pod_id": pod_id }),
-            )
-            .await
-        {
-            Ok(hold) => Ok(hold),
-            Err(LedgerError::InsufficientFunds { available, needed }) => {
-                Err(PodError::InsufficientFunds(format!(
-                    "the wallet cannot cover the prepaid period: {} micro-USD available, {} needed",
-                    available.0, needed.0
-                )))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Starts stopped pod `pod` again on its machine: a new run with its own prepaid hold
-    /// and metering from zero; earlier runs still count against its budgets.
-    pub async fn start(&self, pod: &PodRow) -> Result<PodRow, PodError> {
-        let state = state_of(pod);
-        if state != PodState::Stopped {
-            return Err(PodError::Conflict(format!(
-                "a {state} pod cannot be started; only a stopped one"
-            )));
-        }
-        let Some(machine) = pod.machine_ref.clone() else {
-            return Err(PodError::Conflict("the pod has no machine to start".into()));
-        };
-        let provisioner = self.provisioner(&pod.provider)?;
-        if let Some(budget) = self
-            .store
-            .budget_for(&pod.user_id, &format!("pod:{}", pod.id))
-            .await?
-        {
-            let status = self.budget_of(&pod.user_id, &budget.id).await?;
-            if budget.auto_stop
-                && (status.spent >= budget.limit_micro_usd || status.alerted.contains(&100))
-            {
-                return Err(PodError::Conflict(
-                    "the pod's budget is spent; raise it to start the pod".into(),
-                ));
-            }
-        }
-        let plan = self.admit(&pod.user_id).await?;
-        let next = PodRow {
-            run: pod.run + 1,
-            ..pod.clone()
-        };
-        let prefix = super::metering::run_prefix(&next);
-        let hold = self
-            .hold_prepaid(&pod.user_id, &pod.id, &prefix, pod.price_per_hour)
-            .await?;
-        if !self.store.pod_restart(pod, &hold.id).await? {
-            self.void(&pod.id, &prefix, &hold.id).await;
-            return Err(PodError::Conflict(
-                "the pod changed state meanwhile; reload it and try again".into(),
-            ));
-        }
-        let restarted = self.reload(&pod.id).await?;
-        self.keep_place(&restarted, &plan).await?;
-        self.notify(&restarted, PodState::Provisioning, "start requested");
-        if let Err(e) = provisioner.start(&machine).await {
-            tracing::warn!(pod = %pod.id, error = %e, "pod start failed");
-            self.fail(&restarted, &format!("start failed: {e}")).await?;
-        }
-        self.reload(&pod.id).await
-    }
-
     /// Moves `pod` to `to` when the state machine allows it; `false` when another caller
     /// moved it first.
     async fn advance(
@@ -368,7 +238,7 @@ impl Pods {
         Ok(moved)
     }
 
-    fn notify(&self, pod: &PodRow, state: PodState, reason: &str) {
+    pub(super) fn notify(&self, pod: &PodRow, state: PodState, reason: &str) {
         self.events
             .publish(vec![Event::Notification(UserNotification {
                 user_id: pod.user_id.clone(),
@@ -378,7 +248,7 @@ impl Pods {
     }
 
     /// Releases the prepaid hold of a run (once; a resolved hold is left as it is).
-    async fn void(&self, pod_id: &str, run_prefix: &str, hold_id: &str) {
+    pub(super) async fn void(&self, pod_id: &str, run_prefix: &str, hold_id: &str) {
         let result = match system_key(&format!("pod-release:{run_prefix}")) {
             Ok(key) => self.ledger.void_hold(&key, hold_id).await.map(|_| ()),
             Err(_) => Ok(()),
@@ -390,7 +260,7 @@ impl Pods {
     }
 
     /// Marks `pod` failed, charges what it ran and releases its hold.
-    async fn fail(&self, pod: &PodRow, reason: &str) -> Result<(), PodError> {
+    pub(super) async fn fail(&self, pod: &PodRow, reason: &str) -> Result<(), PodError> {
         let now = store::now();
         let change = PodChange {
             failure: Some(reason),
@@ -561,7 +431,7 @@ impl Pods {
     }
 }
 
-fn active_names() -> Vec<&'static str> {
+pub(super) fn active_names() -> Vec<&'static str> {
     PodState::active()
         .into_iter()
         .map(PodState::as_str)
