@@ -8,7 +8,7 @@ use serde_json::json;
 use super::service::system_key;
 use super::{cost_of, PodError, PodState, Pods};
 use crate::domain::money::MicroUsd;
-use crate::ledger::LedgerError;
+use crate::ledger::{AccountKind, LedgerError, Leg, Side, TransferKind};
 use crate::store;
 use crate::store::pods::PodRow;
 
@@ -42,7 +42,46 @@ impl Pods {
             self.charge_interval(pod, full, rest).await?;
             self.store.pod_set_billed(&pod.id, full + 1).await?;
         }
+        if pod.stopped_at.is_some() && pod.billed_intervals > full {
+            self.credit_past_stop(pod, full, rest).await?;
+        }
         Ok(())
+    }
+
+    /// A pod whose stop time falls before the end of intervals already charged in full
+    /// (a metering pass that ran late, past a budget's limit instant) gets back what was
+    /// charged for time after the stop: once per run, as a reversing transfer.
+    async fn credit_past_stop(&self, pod: &PodRow, full: i64, rest: i64) -> Result<(), PodError> {
+        let interval = self.interval_ms();
+        let charged = cost_of(pod.price_per_hour, interval)?.0 * (pod.billed_intervals - full);
+        let ran = cost_of(pod.price_per_hour, rest)?.0;
+        let over = charged - ran;
+        if over <= 0 {
+            return Ok(());
+        }
+        let key = system_key(&format!("meter-credit:{}", run_prefix(pod)))?;
+        let legs = vec![
+            Leg {
+                account_id: AccountKind::Revenue.system_id(),
+                side: Side::Debit,
+                amount: MicroUsd(over),
+            },
+            Leg {
+                account_id: crate::ledger::wallet_id(&pod.user_id),
+                side: Side::Credit,
+                amount: MicroUsd(over),
+            },
+        ];
+        let metadata = json!({ "pod_id": pod.id, "run": pod.run,
+            "reason": "usage charged past the stop time, returned" });
+        match self
+            .ledger
+            .post(&key, TransferKind::Transfer, legs, metadata)
+            .await
+        {
+            Ok(_) | Err(LedgerError::IdempotencyConflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn interval_ms(&self) -> i64 {

@@ -16,6 +16,7 @@ crate::both_backends!(
     a_wallet_that_cannot_cover_the_prepaid_hour_gets_no_pod,
     a_failed_launch_voids_its_hold,
     metering_the_same_interval_twice_charges_once,
+    time_charged_past_a_stop_is_returned_once,
     a_wallet_short_of_the_next_interval_stops_the_pod,
 );
 
@@ -212,4 +213,64 @@ async fn a_wallet_short_of_the_next_interval_stops_the_pod(backend: Backend) {
     )
     .await;
     assert_eq!((status, marked["marked"].as_u64()), (200, Some(1)));
+}
+
+async fn time_charged_past_a_stop_is_returned_once(backend: Backend) {
+    let Some(app) = pod_app(backend, Duration::from_secs(3_600)).await else {
+        return;
+    };
+    let (user_id, pair) = account(&app, "late@example.com", Role::User).await;
+    let token = pair.access_token.as_str();
+    let funded = 50_000_000;
+    fund(&app, &user_id, funded).await;
+    let offer = demo_offer(&app);
+    let price = offer.price.unwrap().0;
+    let (_, pod) = deploy(&app, token, &offer.id).await;
+    let id = pod["id"].as_str().unwrap();
+    // The worker never runs on its own (1 h tick): drive it by hand.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.state.pods.tick().await.unwrap();
+    let running = app.state.store.pod(id).await.unwrap().unwrap();
+    assert_eq!(running.state, "running");
+    // A late pass charges three full intervals...
+    let since = running.running_since.unwrap();
+    app.state
+        .pods
+        .meter(&running, since + chrono::Duration::milliseconds(3_100))
+        .await
+        .unwrap();
+    let charged = app.state.store.pod(id).await.unwrap().unwrap();
+    assert_eq!(charged.billed_intervals, 3);
+    let interval = gpubroker::pods::cost_of(price, 1_000).unwrap().0;
+    assert_eq!(wallet(&app, &user_id).await.0, funded - 3 * interval);
+    // ...but the pod was stopped at 1.5 s (a budget's limit instant): the 1.5 s charged
+    // past it come back, once however often the stop is settled.
+    let stopped = gpubroker::store::pods::PodRow {
+        stopped_at: Some(since + chrono::Duration::milliseconds(1_500)),
+        state: "stopping".into(),
+        ..charged
+    };
+    for _ in 0..2 {
+        app.state
+            .pods
+            .meter(&stopped, since + chrono::Duration::seconds(10))
+            .await
+            .unwrap();
+    }
+    let half = gpubroker::pods::cost_of(price, 500).unwrap().0;
+    let (_, txs) = send(
+        &app,
+        "GET",
+        "/api/v2/billing/transactions",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        wallet(&app, &user_id).await.0,
+        funded - interval - half,
+        "{txs}"
+    );
+    let report = app.state.store.ledger_verify().await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
 }
